@@ -1,0 +1,144 @@
+// Package ballot is the ballot stage, triggered by voters_topic: each voter
+// record becomes that voter's vote on votes_topic (keyed by voter_id), with
+// the candidate chosen deterministically from the election seed and the
+// candidates' weights, and the voting time taken from the voter record's
+// timestamp. A redelivered voter record therefore yields a byte-identical
+// vote, which the tally recognises; it is never a second ballot.
+package ballot
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/votingpipe/voting/shared/deadletter"
+	"github.com/votingpipe/voting/shared/election"
+	"github.com/votingpipe/voting/shared/store"
+)
+
+// Stage is this stage's name in dead-letter headers.
+const Stage = "ballot"
+
+// Roll is where the ballot sheet (seed and candidates) is read from;
+// *store.Store implements it.
+type Roll interface {
+	Election(ctx context.Context) (*store.Election, error)
+	Candidates(ctx context.Context) ([]store.CandidateRow, error)
+}
+
+var _ Roll = (*store.Store)(nil)
+
+// Publisher produces records synchronously.
+type Publisher interface {
+	Publish(ctx context.Context, recs ...*kgo.Record) error
+}
+
+// Processor turns voter records into votes.
+type Processor struct {
+	Roll      Roll
+	Publisher Publisher
+	// VotesTopic receives the votes, VotersDLQ the voter records that cannot
+	// become votes.
+	VotesTopic     string
+	VotersDLQ      string
+	MaxRecordBytes int
+	Log            *slog.Logger
+	Now            func() time.Time
+
+	mu    sync.Mutex
+	sheet *Sheet
+}
+
+// Sheet is what a ballot is drawn from.
+type Sheet struct {
+	Seed       int64
+	Candidates []election.Candidate
+	Weights    []float64
+}
+
+// ErrNoElection means no election is registered yet; the batch is retried.
+var ErrNoElection = errors.New("no election is registered yet")
+
+// LoadSheet reads the ballot sheet, once per process: the candidates of an
+// election never change once registered.
+func (p *Processor) LoadSheet(ctx context.Context) (*Sheet, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.sheet != nil {
+		return p.sheet, nil
+	}
+	e, err := p.Roll.Election(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if e == nil {
+		return nil, ErrNoElection
+	}
+	rows, err := p.Roll.Candidates(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(rows) == 0 {
+		return nil, ErrNoElection
+	}
+	s := &Sheet{Seed: e.Seed}
+	for _, r := range rows {
+		s.Candidates = append(s.Candidates, r.Candidate)
+		s.Weights = append(s.Weights, r.Weight)
+	}
+	p.sheet = s
+	return s, nil
+}
+
+// Cast returns the vote of voter v whose record has timestamp ts.
+func (s *Sheet) Cast(v election.Voter, ts time.Time) election.Vote {
+	c := s.Candidates[election.Choose(s.Seed, v.VoterID, s.Weights)]
+	return election.Vote{Voter: v, Candidate: c, VotingTime: ts.UTC().Truncate(time.Millisecond), Vote: 1}
+}
+
+// Process casts the votes of one partition's voter records. Records that are
+// not valid voters are dead-lettered; votes and dead letters are produced
+// together before it returns.
+func (p *Processor) Process(ctx context.Context, recs []*kgo.Record) (map[string]int, error) {
+	sheet, err := p.LoadSheet(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load ballot sheet: %w", err)
+	}
+	now := time.Now
+	if p.Now != nil {
+		now = p.Now
+	}
+	out := make([]*kgo.Record, 0, len(recs))
+	var votes, dead int
+	for _, r := range recs {
+		v, err := election.DecodeVoter(r.Value, p.MaxRecordBytes)
+		if err != nil {
+			reason := election.ReasonMalformed
+			if rej, ok := election.AsRejection(err); ok {
+				reason = rej.Reason
+			}
+			out = append(out, deadletter.Record(p.VotersDLQ, r, Stage, string(reason), err.Error(), now()))
+			dead++
+			continue
+		}
+		val, err := json.Marshal(sheet.Cast(v, r.Timestamp))
+		if err != nil {
+			return nil, fmt.Errorf("encode vote of %s: %w", v.VoterID, err)
+		}
+		out = append(out, &kgo.Record{Topic: p.VotesTopic, Key: []byte(v.VoterID), Value: val})
+		votes++
+	}
+	if dead > 0 && p.Log != nil {
+		p.Log.WarnContext(ctx, "voter records dead-lettered", "count", dead, "topic", p.VotersDLQ)
+	}
+	if err := p.Publisher.Publish(ctx, out...); err != nil {
+		return nil, err
+	}
+	return map[string]int{"votes": votes, "dead_lettered": dead}, nil
+}

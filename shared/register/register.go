@@ -1,0 +1,418 @@
+// Package register is the register stage: it generates (or takes) the
+// candidates and the voter roll, writes them to Postgres with COPY, and
+// publishes every voter to voters_topic. It is invoked directly, not by Kafka,
+// and is idempotent and resumable: invoking it again with the same request
+// finishes what an interrupted run left and publishes nothing twice.
+package register
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/votingpipe/voting/shared/election"
+	"github.com/votingpipe/voting/shared/generator"
+	"github.com/votingpipe/voting/shared/store"
+)
+
+// Request is the register payload, e.g. {"voters": 1000, "candidates": 3, "seed": 42}
+// or {"voters": 1000, "candidate_list": [{"candidate_name": "...", "party_affiliation": "..."}]}.
+type Request struct {
+	// Name is the election's display name.
+	Name string `json:"name,omitempty"`
+	// Voters is the size of the roll.
+	Voters int64 `json:"voters"`
+	// Candidates is how many candidates to generate (default 3) when
+	// CandidateList is empty.
+	Candidates int `json:"candidates,omitempty"`
+	// Seed makes the election reproducible (default 42).
+	Seed *int64 `json:"seed,omitempty"`
+	// CandidateList gives the candidates explicitly.
+	CandidateList []generator.CandidateSpec `json:"candidate_list,omitempty"`
+	// Rate paces publication in voters per second; 0 publishes as fast as
+	// possible. Each voter becomes one vote, so this is the vote rate.
+	Rate float64 `json:"rate,omitempty"`
+}
+
+// Response summarises a registration.
+type Response struct {
+	Election   string               `json:"election"`
+	Seed       int64                `json:"seed"`
+	Voters     int64                `json:"voters"`
+	Candidates []election.Candidate `json:"candidates"`
+	// Copied and Published are what this invocation added.
+	Copied    int64 `json:"copied"`
+	Published int64 `json:"published"`
+	// AlreadyRegistered is true when there was nothing left to do.
+	AlreadyRegistered bool    `json:"already_registered"`
+	Seconds           float64 `json:"seconds"`
+}
+
+// Limits on a request.
+const (
+	MaxVoters     = 100_000_000
+	MaxCandidates = 50
+	DefaultSeed   = 42
+)
+
+// Normalize fills defaults and validates the request, reporting every problem.
+func (r *Request) Normalize() error {
+	var errs []error
+	if r.Seed == nil {
+		s := int64(DefaultSeed)
+		r.Seed = &s
+	}
+	if r.Voters < 1 || r.Voters > MaxVoters {
+		errs = append(errs, fmt.Errorf("voters is %d, want 1-%d", r.Voters, MaxVoters))
+	}
+	if len(r.CandidateList) > 0 && r.Candidates != 0 && r.Candidates != len(r.CandidateList) {
+		errs = append(errs, fmt.Errorf("candidates is %d but candidate_list has %d entries; give one or the other", r.Candidates, len(r.CandidateList)))
+	}
+	if len(r.CandidateList) == 0 && r.Candidates == 0 {
+		r.Candidates = 3
+	}
+	if len(r.CandidateList) > 0 {
+		r.Candidates = len(r.CandidateList)
+	}
+	if r.Candidates < 1 || r.Candidates > MaxCandidates {
+		errs = append(errs, fmt.Errorf("candidates is %d, want 1-%d", r.Candidates, MaxCandidates))
+	}
+	seen := map[string]bool{}
+	for i, c := range r.CandidateList {
+		if strings.TrimSpace(c.CandidateName) == "" {
+			errs = append(errs, fmt.Errorf("candidate_list[%d]: candidate_name is required", i))
+		}
+		if strings.TrimSpace(c.PartyAffiliation) == "" {
+			errs = append(errs, fmt.Errorf("candidate_list[%d]: party_affiliation is required", i))
+		}
+		if c.Weight < 0 {
+			errs = append(errs, fmt.Errorf("candidate_list[%d]: weight is %g, want >= 0", i, c.Weight))
+		}
+		key := c.CandidateID
+		if key == "" {
+			key = c.CandidateName + "/" + c.PartyAffiliation
+		}
+		if seen[key] {
+			errs = append(errs, fmt.Errorf("candidate_list[%d]: %q is listed twice", i, key))
+		}
+		seen[key] = true
+	}
+	if r.Rate < 0 {
+		errs = append(errs, fmt.Errorf("rate is %g, want >= 0", r.Rate))
+	}
+	if r.Name == "" {
+		r.Name = fmt.Sprintf("Election %d", *r.Seed)
+	}
+	return errors.Join(errs...)
+}
+
+// Roll is the storage register needs; *store.Store implements it.
+type Roll interface {
+	Migrate(ctx context.Context) error
+	LockRegistration(ctx context.Context) (func(), error)
+	BeginElection(ctx context.Context, e store.Election, candidates []store.CandidateRow) (*store.Election, error)
+	CopyVoters(ctx context.Context, from int64, voters []election.Voter) error
+	CompleteRoll(ctx context.Context) error
+	MarkPublished(ctx context.Context, n int64, done bool) error
+}
+
+var _ Roll = (*store.Store)(nil)
+
+// Producer is the asynchronous producer register publishes with; *kgo.Client
+// implements it.
+type Producer interface {
+	Produce(ctx context.Context, r *kgo.Record, promise func(*kgo.Record, error))
+	Flush(ctx context.Context) error
+}
+
+var _ Producer = (*kgo.Client)(nil)
+
+// Processor registers elections.
+type Processor struct {
+	Roll        Roll
+	Producer    Producer
+	VotersTopic string
+	Log         *slog.Logger
+	// ChunkSize is how many voters are generated, copied and published per
+	// step (default 20,000).
+	ChunkSize int
+	// Progress, when set, is called after each published chunk with the
+	// number of voters on the topic.
+	Progress func(published int64)
+}
+
+// Candidates returns the candidates a normalized request describes.
+func Candidates(r Request) []generator.CandidateSpec {
+	if len(r.CandidateList) > 0 {
+		return generator.CompleteCandidates(*r.Seed, r.CandidateList)
+	}
+	gen := generator.Candidates(*r.Seed, r.Candidates)
+	out := make([]generator.CandidateSpec, len(gen))
+	for i, c := range gen {
+		out[i] = generator.CandidateSpec{Candidate: c, Weight: 1}
+	}
+	return out
+}
+
+func fingerprint(seed int64, cands []generator.CandidateSpec) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "seed=%d\n", seed)
+	json.NewEncoder(h).Encode(cands) //nolint:errcheck // hashing cannot fail
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// Register performs (or resumes) the registration the request describes.
+func (p *Processor) Register(ctx context.Context, req Request) (Response, error) {
+	start := time.Now()
+	log := p.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	if err := req.Normalize(); err != nil {
+		return Response{}, fmt.Errorf("invalid register request: %w", err)
+	}
+	cands := Candidates(req)
+	resp := Response{Election: req.Name, Seed: *req.Seed, Voters: req.Voters}
+	rows := make([]store.CandidateRow, len(cands))
+	for i, c := range cands {
+		rows[i] = store.CandidateRow{Candidate: c.Candidate, Weight: c.Weight}
+		resp.Candidates = append(resp.Candidates, c.Candidate)
+	}
+
+	if err := p.Roll.Migrate(ctx); err != nil {
+		return resp, err
+	}
+	unlock, err := p.Roll.LockRegistration(ctx)
+	if err != nil {
+		return resp, err
+	}
+	defer unlock()
+
+	cur, err := p.Roll.BeginElection(ctx, store.Election{
+		Name: req.Name, Seed: *req.Seed, Voters: req.Voters, Candidates: len(cands),
+		Fingerprint: fingerprint(*req.Seed, cands),
+	}, rows)
+	if err != nil {
+		return resp, err
+	}
+	resp.Election, resp.Voters = cur.Name, cur.Voters
+	if cur.RollComplete && cur.Published >= cur.Voters && cur.PublishedAt != nil {
+		resp.AlreadyRegistered = true
+		resp.Seconds = time.Since(start).Seconds()
+		log.InfoContext(ctx, "election already registered and published", "election", cur.Name, "voters", cur.Voters)
+		return resp, nil
+	}
+
+	copied, published, err := p.run(ctx, req, cur)
+	resp.Copied, resp.Published = copied, published
+	resp.Seconds = time.Since(start).Seconds()
+	if err != nil {
+		return resp, err
+	}
+	log.InfoContext(ctx, "registered", "election", cur.Name, "voters", cur.Voters, "copied", copied,
+		"published", published, "seconds", resp.Seconds)
+	return resp, nil
+}
+
+type chunk struct {
+	from   int64
+	voters []election.Voter
+}
+
+// run generates the roll in chunks (in parallel, in order), copies what is
+// not yet copied and publishes what is not yet published. A chunk is copied
+// and committed before any of it is published, so no vote can reach the tally
+// before its voter is on the roll.
+func (p *Processor) run(ctx context.Context, req Request, cur *store.Election) (copied, published int64, err error) {
+	size := int64(p.ChunkSize)
+	if size <= 0 {
+		size = 20_000
+	}
+	start := min(cur.Copied, cur.Published)
+	start -= start % size
+	total := cur.Voters
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	chunks := generate(ctx, *req.Seed, start, total, size)
+
+	pace := newPacer(req.Rate)
+	var produceErr error
+	var mu sync.Mutex
+	onAck := func(_ *kgo.Record, err error) {
+		if err != nil {
+			mu.Lock()
+			if produceErr == nil {
+				produceErr = err
+			}
+			mu.Unlock()
+		}
+	}
+	pub := cur.Published
+	cop := cur.Copied
+	lastMark := time.Now()
+	mark := func(n int64, done bool) error {
+		if err := p.Producer.Flush(ctx); err != nil {
+			return fmt.Errorf("flush voters: %w", err)
+		}
+		mu.Lock()
+		perr := produceErr
+		mu.Unlock()
+		if perr != nil {
+			return fmt.Errorf("publish voters: %w", perr)
+		}
+		if err := p.Roll.MarkPublished(ctx, n, done); err != nil {
+			return err
+		}
+		if p.Progress != nil {
+			p.Progress(n)
+		}
+		lastMark = time.Now()
+		return nil
+	}
+
+	for c := range chunks {
+		end := c.from + int64(len(c.voters))
+		if end > cop {
+			skip := max(cop-c.from, 0)
+			if err := p.Roll.CopyVoters(ctx, cop, c.voters[skip:]); err != nil {
+				return copied, published, err
+			}
+			copied += end - cop
+			cop = end
+		}
+		for i := max(pub-c.from, 0); i < int64(len(c.voters)); i++ {
+			v := &c.voters[i]
+			val, err := json.Marshal(v)
+			if err != nil {
+				return copied, published, fmt.Errorf("encode voter %s: %w", v.VoterID, err)
+			}
+			if err := pace.wait(ctx); err != nil {
+				return copied, published, err
+			}
+			p.Producer.Produce(ctx, &kgo.Record{Topic: p.VotersTopic, Key: []byte(v.VoterID), Value: val}, onAck)
+			published++
+			pub = c.from + i + 1
+			// When paced, record progress every second so a restart resumes
+			// close to where it stopped.
+			if req.Rate > 0 && time.Since(lastMark) > time.Second {
+				if err := mark(pub, false); err != nil {
+					return copied, published, err
+				}
+			}
+		}
+		if err := mark(pub, false); err != nil {
+			return copied, published, err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return copied, published, err
+	}
+	if err := p.Roll.CompleteRoll(ctx); err != nil {
+		return copied, published, err
+	}
+	return copied, published, mark(pub, true)
+}
+
+// generate produces the chunks [start, total) in order, generating them on
+// all cores.
+func generate(ctx context.Context, seed, start, total, size int64) <-chan chunk {
+	workers := max(runtime.GOMAXPROCS(0), 1)
+	out := make(chan chunk, 1)
+	go func() {
+		defer close(out)
+		type job struct {
+			from, to int64
+			res      chan chunk
+		}
+		jobs := make(chan job, workers)
+		pending := make(chan job, workers)
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for j := range jobs {
+					vs := make([]election.Voter, 0, j.to-j.from)
+					for i := j.from; i < j.to; i++ {
+						vs = append(vs, generator.Voter(seed, int(i)))
+					}
+					j.res <- chunk{from: j.from, voters: vs}
+				}
+			}()
+		}
+		go func() {
+			defer close(jobs)
+			defer close(pending)
+			for from := start; from < total; from += size {
+				j := job{from: from, to: min(from+size, total), res: make(chan chunk, 1)}
+				select {
+				case pending <- j:
+				case <-ctx.Done():
+					return
+				}
+				select {
+				case jobs <- j:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+		for j := range pending {
+			select {
+			case c := <-j.res:
+				select {
+				case out <- c:
+				case <-ctx.Done():
+				}
+			case <-ctx.Done():
+			}
+		}
+		wg.Wait()
+	}()
+	return out
+}
+
+// pacer spaces out publication to a rate.
+type pacer struct {
+	interval time.Duration
+	next     time.Time
+}
+
+func newPacer(rate float64) *pacer {
+	if rate <= 0 {
+		return &pacer{}
+	}
+	return &pacer{interval: time.Duration(float64(time.Second) / rate), next: time.Now()}
+}
+
+func (p *pacer) wait(ctx context.Context) error {
+	if p.interval == 0 {
+		return nil
+	}
+	now := time.Now()
+	if d := p.next.Sub(now); d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+	}
+	p.next = p.next.Add(p.interval)
+	if behind := time.Since(p.next); behind > time.Second {
+		p.next = time.Now() // do not burst after a stall
+	}
+	return nil
+}

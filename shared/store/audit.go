@@ -1,0 +1,285 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// AuditReport compares a recount of the votes table with every tally view
+// and with rejected_votes.
+type AuditReport struct {
+	RegisteredVoters int64
+	Votes            int64
+	// Rejected counts rejected_votes by reason.
+	Rejected map[string]int64
+	// Checks are the comparisons made, each with the two sides.
+	Checks []AuditCheck
+	// Partitions account for every record of votes_topic by partition.
+	Partitions []PartitionAudit
+}
+
+// AuditCheck is one comparison of a recount with a tally.
+type AuditCheck struct {
+	Name     string
+	Recount  int64
+	Tally    int64
+	Detail   string // what differs, when it does
+	Mismatch bool
+}
+
+// PartitionAudit accounts for the records of one partition of votes_topic:
+// every offset below End must be either counted or rejected, exactly once.
+type PartitionAudit struct {
+	Partition int32
+	Counted   int64
+	Rejected  int64
+	// End is the partition's end offset on the broker (-1 when not known).
+	End int64
+	// Missing lists offsets below End that are neither counted nor rejected
+	// (at most 10), Overlap those that are both.
+	Missing []int64
+	Overlap []int64
+}
+
+// OK reports whether every check and partition balances.
+func (a AuditReport) OK() bool {
+	for _, c := range a.Checks {
+		if c.Mismatch {
+			return false
+		}
+	}
+	for _, p := range a.Partitions {
+		if len(p.Missing) > 0 || len(p.Overlap) > 0 || (p.End >= 0 && p.Counted+p.Rejected != p.End) {
+			return false
+		}
+	}
+	return true
+}
+
+// dimensionCheck recounts votes by a dimension and compares with a view.
+type dimensionCheck struct {
+	name, recount, view string
+}
+
+var dimensionChecks = []dimensionCheck{
+	{"votes per candidate", `SELECT candidate_id, count(*) FROM votes GROUP BY 1`,
+		`SELECT candidate_id, total_votes FROM candidate_results`},
+	{"turnout by state", `SELECT v.address_state, count(*) FROM votes JOIN voters v USING (voter_id) GROUP BY 1`,
+		`SELECT state, total_votes FROM turnout_by_state`},
+	{"turnout by gender", `SELECT v.gender, count(*) FROM votes JOIN voters v USING (voter_id) GROUP BY 1`,
+		`SELECT gender, total_votes FROM turnout_by_gender`},
+	{"turnout by age band", `SELECT v.age_band, count(*) FROM votes JOIN voters v USING (voter_id) GROUP BY 1`,
+		`SELECT age_band, total_votes FROM turnout_by_age_band`},
+	{"votes over time", `SELECT candidate_id || ' ' || date_trunc('second', voting_time)::text, count(*) FROM votes GROUP BY 1`,
+		`SELECT candidate_id || ' ' || second::text, votes FROM votes_timeline`},
+}
+
+// Audit recounts the election. ends gives votes_topic's end offset per
+// partition when the caller knows them (from the broker); partitions not in
+// it are still checked for offsets counted and rejected both.
+func (s *Store) Audit(ctx context.Context, topic string, ends map[int32]int64) (AuditReport, error) {
+	var a AuditReport
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM voters), (SELECT count(*) FROM votes)`).Scan(&a.RegisteredVoters, &a.Votes); err != nil {
+			return err
+		}
+		a.Rejected = map[string]int64{}
+		rows, err := tx.Query(ctx, `SELECT reason, count(*) FROM rejected_votes WHERE topic = $1 GROUP BY 1`, topic)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var r string
+			var n int64
+			if err := rows.Scan(&r, &n); err != nil {
+				return err
+			}
+			a.Rejected[r] = n
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+
+		for _, dc := range dimensionChecks {
+			recount, err := keyedCounts(ctx, tx, dc.recount)
+			if err != nil {
+				return fmt.Errorf("%s: %w", dc.name, err)
+			}
+			tally, err := keyedCounts(ctx, tx, dc.view)
+			if err != nil {
+				return fmt.Errorf("%s: %w", dc.name, err)
+			}
+			a.Checks = append(a.Checks, compare(dc.name, recount, tally))
+		}
+
+		// Every duplicate or second ballot must belong to a voter whose vote is counted.
+		var orphans int64
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM rejected_votes r WHERE r.reason IN ('duplicate', 'already_voted')
+			AND NOT EXISTS (SELECT 1 FROM votes v WHERE v.voter_id = r.voter_id)`).Scan(&orphans); err != nil {
+			return err
+		}
+		a.Checks = append(a.Checks, AuditCheck{Name: "second ballots whose first is counted",
+			Recount: a.Rejected["duplicate"] + a.Rejected["already_voted"] - orphans,
+			Tally:   a.Rejected["duplicate"] + a.Rejected["already_voted"], Mismatch: orphans != 0,
+			Detail: map[bool]string{true: fmt.Sprintf("%d rejected as repeat ballots of voters with no counted vote", orphans)}[orphans != 0]})
+
+		return auditPartitions(ctx, tx, topic, ends, &a)
+	})
+	if err != nil {
+		return AuditReport{}, fmt.Errorf("audit: %w", err)
+	}
+	return a, nil
+}
+
+func auditPartitions(ctx context.Context, tx pgx.Tx, topic string, ends map[int32]int64, a *AuditReport) error {
+	rows, err := tx.Query(ctx, `
+		WITH c AS (SELECT src_partition AS p, count(*) AS n FROM votes WHERE src_partition IS NOT NULL GROUP BY 1),
+		     r AS (SELECT partition AS p, count(*) AS n FROM rejected_votes WHERE topic = $1 GROUP BY 1)
+		SELECT coalesce(c.p, r.p), coalesce(c.n, 0), coalesce(r.n, 0) FROM c FULL JOIN r USING (p) ORDER BY 1`, topic)
+	if err != nil {
+		return err
+	}
+	byPart := map[int32]*PartitionAudit{}
+	for rows.Next() {
+		var p PartitionAudit
+		if err := rows.Scan(&p.Partition, &p.Counted, &p.Rejected); err != nil {
+			return err
+		}
+		p.End = -1
+		byPart[p.Partition] = &p
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for part, end := range ends {
+		if byPart[part] == nil {
+			byPart[part] = &PartitionAudit{Partition: part}
+		}
+		byPart[part].End = end
+	}
+	for _, p := range byPart {
+		// Offsets both counted and rejected.
+		ov, err := offsets(ctx, tx, `SELECT v.src_offset FROM votes v JOIN rejected_votes r
+			ON r.topic = $1 AND r.partition = v.src_partition AND r."offset" = v.src_offset
+			WHERE v.src_partition = $2 ORDER BY 1 LIMIT 10`, topic, p.Partition)
+		if err != nil {
+			return err
+		}
+		p.Overlap = ov
+		if p.End >= 0 && p.Counted+p.Rejected != p.End {
+			miss, err := offsets(ctx, tx, `SELECT o FROM generate_series(0::bigint, $3::bigint - 1) o
+				WHERE NOT EXISTS (SELECT 1 FROM votes v WHERE v.src_partition = $2 AND v.src_offset = o)
+				  AND NOT EXISTS (SELECT 1 FROM rejected_votes r WHERE r.topic = $1 AND r.partition = $2 AND r."offset" = o)
+				ORDER BY 1 LIMIT 10`, topic, p.Partition, p.End)
+			if err != nil {
+				return err
+			}
+			p.Missing = miss
+		}
+		a.Partitions = append(a.Partitions, *p)
+	}
+	slices.SortFunc(a.Partitions, func(x, y PartitionAudit) int { return int(x.Partition - y.Partition) })
+	return nil
+}
+
+func offsets(ctx context.Context, tx pgx.Tx, sql string, args ...any) ([]int64, error) {
+	rows, err := tx.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[int64])
+}
+
+func keyedCounts(ctx context.Context, tx pgx.Tx, sql string) (map[string]int64, error) {
+	rows, err := tx.Query(ctx, sql)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var k *string
+		var n int64
+		if err := rows.Scan(&k, &n); err != nil {
+			return nil, err
+		}
+		if k != nil {
+			out[*k] += n
+		} else {
+			out[""] += n
+		}
+	}
+	return out, rows.Err()
+}
+
+func compare(name string, recount, tally map[string]int64) AuditCheck {
+	c := AuditCheck{Name: name}
+	var diffs []string
+	for k, n := range recount {
+		c.Recount += n
+		if tally[k] != n {
+			diffs = append(diffs, fmt.Sprintf("%s: recount %d, tally %d", k, n, tally[k]))
+		}
+	}
+	for k, n := range tally {
+		c.Tally += n
+		if _, ok := recount[k]; !ok && n != 0 {
+			diffs = append(diffs, fmt.Sprintf("%s: recount 0, tally %d", k, n))
+		}
+	}
+	slices.Sort(diffs)
+	if len(diffs) > 0 {
+		c.Mismatch = true
+		if len(diffs) > 5 {
+			diffs = append(diffs[:5], fmt.Sprintf("... %d more", len(diffs)-5))
+		}
+		c.Detail = strings.Join(diffs, "; ")
+	}
+	return c
+}
+
+// Print writes the report as a table.
+func (a AuditReport) Print(w io.Writer) {
+	fmt.Fprintf(w, "registered voters  %d\ncounted votes      %d\n", a.RegisteredVoters, a.Votes)
+	var reasons []string
+	for r := range a.Rejected {
+		reasons = append(reasons, r)
+	}
+	slices.Sort(reasons)
+	for _, r := range reasons {
+		fmt.Fprintf(w, "rejected %-18s %d\n", r, a.Rejected[r])
+	}
+	fmt.Fprintf(w, "\n%-40s %12s %12s  %s\n", "check", "recount", "tally", "result")
+	for _, c := range a.Checks {
+		res := "ok"
+		if c.Mismatch {
+			res = "MISMATCH " + c.Detail
+		}
+		fmt.Fprintf(w, "%-40s %12d %12d  %s\n", c.Name, c.Recount, c.Tally, res)
+	}
+	if len(a.Partitions) > 0 {
+		fmt.Fprintf(w, "\n%-10s %10s %10s %10s  %s\n", "partition", "counted", "rejected", "end", "result")
+		for _, p := range a.Partitions {
+			res := "ok"
+			switch {
+			case len(p.Overlap) > 0:
+				res = fmt.Sprintf("MISMATCH offsets both counted and rejected: %v", p.Overlap)
+			case p.End >= 0 && p.Counted+p.Rejected != p.End:
+				res = fmt.Sprintf("MISMATCH %d records unaccounted for, e.g. offsets %v", p.End-p.Counted-p.Rejected, p.Missing)
+			case p.End < 0:
+				res = "ok (end offset unknown)"
+			}
+			fmt.Fprintf(w, "%-10d %10d %10d %10d  %s\n", p.Partition, p.Counted, p.Rejected, p.End, res)
+		}
+	}
+	if a.OK() {
+		fmt.Fprintln(w, "\naudit: OK — every vote counted once, every rejection accounted for")
+	} else {
+		fmt.Fprintln(w, "\naudit: MISMATCH")
+	}
+}

@@ -1,0 +1,231 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/votingpipe/voting/shared/election"
+)
+
+// Election is the one election a database holds, and how far its
+// registration has got.
+type Election struct {
+	Name        string
+	Seed        int64
+	Voters      int64
+	Candidates  int
+	Fingerprint string
+	// Copied voters are in the voters table; Published ones are on voters_topic.
+	Copied       int64
+	RollComplete bool
+	Published    int64
+	RegisteredAt time.Time
+	PublishedAt  *time.Time
+}
+
+// ErrDifferentElection is returned when the database already holds an
+// election with another seed or other candidates.
+var ErrDifferentElection = errors.New("the database already holds a different election")
+
+const electionCols = `name, seed, voters, candidates, fingerprint, copied, roll_complete, published, registered_at, published_at`
+
+func scanElection(row pgx.Row) (*Election, error) {
+	var e Election
+	err := row.Scan(&e.Name, &e.Seed, &e.Voters, &e.Candidates, &e.Fingerprint, &e.Copied, &e.RollComplete,
+		&e.Published, &e.RegisteredAt, &e.PublishedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &e, nil
+}
+
+// Election returns the registered election, or nil when there is none.
+func (s *Store) Election(ctx context.Context) (*Election, error) {
+	e, err := scanElection(s.pool.QueryRow(ctx, `SELECT `+electionCols+` FROM election`))
+	if err != nil {
+		return nil, fmt.Errorf("read election: %w", err)
+	}
+	return e, nil
+}
+
+// registerLock is the advisory lock key held while registering.
+const registerLock = 0x726567697374 // "regist"
+
+// LockRegistration takes a session advisory lock so that only one register
+// invocation works on the election at a time. Call the returned function to
+// release it.
+func (s *Store) LockRegistration(ctx context.Context) (func(), error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("lock registration: %w", err)
+	}
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, registerLock); err != nil {
+		conn.Release()
+		return nil, fmt.Errorf("lock registration: %w", err)
+	}
+	return func() {
+		conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, registerLock) //nolint:errcheck
+		conn.Release()
+	}, nil
+}
+
+// CandidateRow is a candidate with its ballot weight.
+type CandidateRow struct {
+	election.Candidate
+	Weight float64
+}
+
+// BeginElection records the election and its candidates, or checks that the
+// recorded one is the same (same fingerprint: seed and candidates). A larger
+// voter count extends the roll; a smaller one is kept as it is. It returns
+// the election as now recorded.
+func (s *Store) BeginElection(ctx context.Context, e Election, candidates []CandidateRow) (*Election, error) {
+	var out *Election
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO election (name, seed, voters, candidates, fingerprint)
+			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING`,
+			e.Name, e.Seed, e.Voters, e.Candidates, e.Fingerprint)
+		if err != nil {
+			return err
+		}
+		cur, err := scanElection(tx.QueryRow(ctx, `SELECT `+electionCols+` FROM election FOR UPDATE`))
+		if err != nil {
+			return err
+		}
+		if cur.Fingerprint != e.Fingerprint {
+			return fmt.Errorf("%w: %q (seed %d, %d candidates); register with the same seed and candidates to resume it, or use another database",
+				ErrDifferentElection, cur.Name, cur.Seed, cur.Candidates)
+		}
+		if e.Voters > cur.Voters {
+			if _, err := tx.Exec(ctx, `UPDATE election SET voters = $1, roll_complete = false, published_at = NULL`, e.Voters); err != nil {
+				return err
+			}
+			cur.Voters, cur.RollComplete, cur.PublishedAt = e.Voters, false, nil
+		}
+		b := &pgx.Batch{}
+		for _, c := range candidates {
+			b.Queue(`INSERT INTO candidates (candidate_id, candidate_name, party_affiliation, biography,
+				campaign_platform, photo_url, ballot_weight) VALUES ($1, $2, $3, $4, $5, $6, $7)
+				ON CONFLICT (candidate_id) DO NOTHING`,
+				c.CandidateID, c.CandidateName, c.PartyAffiliation, c.Biography, c.CampaignPlatform, c.PhotoURL, c.Weight)
+		}
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
+		out = cur
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("begin election: %w", err)
+	}
+	return out, nil
+}
+
+var voterColumns = []string{"voter_id", "voter_name", "date_of_birth", "gender", "nationality",
+	"registration_number", "address_street", "address_city", "address_state", "address_country",
+	"address_postcode", "email", "phone_number", "cell_number", "picture", "registered_age"}
+
+// CopyVoters writes voters[from:from+len(voters)] of the roll with COPY and
+// advances the election's copied mark in the same transaction, so a chunk is
+// either wholly in the database and recorded, or not at all.
+func (s *Store) CopyVoters(ctx context.Context, from int64, voters []election.Voter) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var copied int64
+		if err := tx.QueryRow(ctx, `SELECT copied FROM election FOR UPDATE`).Scan(&copied); err != nil {
+			return err
+		}
+		if copied != from {
+			return fmt.Errorf("roll is copied up to %d, not %d (another register running?)", copied, from)
+		}
+		i := 0
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"voters"}, voterColumns, pgx.CopyFromFunc(func() ([]any, error) {
+			if i == len(voters) {
+				return nil, nil
+			}
+			v := &voters[i]
+			i++
+			dob, err := time.Parse(election.DateLayout, v.DateOfBirth)
+			if err != nil {
+				return nil, fmt.Errorf("voter %s: %w", v.VoterID, err)
+			}
+			return []any{v.VoterID, v.VoterName, dob, v.Gender, v.Nationality, v.RegistrationNumber,
+				v.Address.Street, v.Address.City, v.Address.State, v.Address.Country, v.Address.Postcode,
+				v.Email, v.PhoneNumber, v.CellNumber, v.Picture, v.RegisteredAge}, nil
+		}))
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE election SET copied = $1`, from+int64(len(voters)))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("copy voters %d-%d: %w", from, from+int64(len(voters)), err)
+	}
+	return nil
+}
+
+// CompleteRoll computes the registered counts per state, gender and age band
+// (used for turnout percentages) once the whole roll is copied.
+func (s *Store) CompleteRoll(ctx context.Context) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		for _, q := range []string{
+			`DELETE FROM registered_by_state`,
+			`INSERT INTO registered_by_state (state, registered) SELECT address_state, count(*) FROM voters GROUP BY 1`,
+			`DELETE FROM registered_by_gender`,
+			`INSERT INTO registered_by_gender (gender, registered) SELECT gender, count(*) FROM voters GROUP BY 1`,
+			`DELETE FROM registered_by_age_band`,
+			`INSERT INTO registered_by_age_band (age_band, registered) SELECT age_band, count(*) FROM voters GROUP BY 1`,
+			`UPDATE election SET roll_complete = true`,
+		} {
+			if _, err := tx.Exec(ctx, q); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("complete roll: %w", err)
+	}
+	return nil
+}
+
+// MarkPublished records that voters[0:n] are on voters_topic; done marks the
+// publication finished.
+func (s *Store) MarkPublished(ctx context.Context, n int64, done bool) error {
+	_, err := s.pool.Exec(ctx, `UPDATE election SET published = greatest(published, $1),
+		published_at = CASE WHEN $2 THEN now() ELSE published_at END`, n, done)
+	if err != nil {
+		return fmt.Errorf("mark published: %w", err)
+	}
+	return nil
+}
+
+// Candidates returns the candidates with their weights, ordered by ID.
+func (s *Store) Candidates(ctx context.Context) ([]CandidateRow, error) {
+	rows, err := s.pool.Query(ctx, `SELECT candidate_id, candidate_name, party_affiliation, biography,
+		campaign_platform, photo_url, ballot_weight FROM candidates ORDER BY candidate_id`)
+	if err != nil {
+		return nil, fmt.Errorf("read candidates: %w", err)
+	}
+	defer rows.Close()
+	var out []CandidateRow
+	for rows.Next() {
+		var c CandidateRow
+		if err := rows.Scan(&c.CandidateID, &c.CandidateName, &c.PartyAffiliation, &c.Biography,
+			&c.CampaignPlatform, &c.PhotoURL, &c.Weight); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read candidates: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,108 @@
+// Package store is the pipeline's Postgres layer: connection and database
+// creation, the ordered migrations from infra/, registration of the roll,
+// the exactly-once tally of vote batches and the read side (results, audit).
+//
+// Every write is idempotent, so a redelivered Kafka batch changes nothing.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/votingpipe/voting/shared/config"
+)
+
+// Store is a pool of connections to the election database.
+type Store struct {
+	pool *pgxpool.Pool
+	dsn  string
+}
+
+// Options tune Open.
+type Options struct {
+	// MaxConns bounds the pool (default 8).
+	MaxConns int32
+	// CreateDatabase creates the database named in the URL when it does not
+	// exist (local runs and tests; never in Lambda).
+	CreateDatabase bool
+}
+
+// Open connects to dsn and checks the connection. Errors never carry the
+// password.
+func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
+	if o.CreateDatabase {
+		if err := EnsureDatabase(ctx, dsn); err != nil {
+			return nil, err
+		}
+	}
+	pc, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("parse DATABASE_URL: %s", config.RedactSecrets(err.Error(), dsn))
+	}
+	if o.MaxConns > 0 {
+		pc.MaxConns = o.MaxConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %s", config.RedactedURL(dsn), config.RedactSecrets(err.Error(), dsn))
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to %s: %s", config.RedactedURL(dsn), config.RedactSecrets(err.Error(), dsn))
+	}
+	return &Store{pool: pool, dsn: dsn}, nil
+}
+
+// Pool exposes the connection pool for read-side packages.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Close closes the pool.
+func (s *Store) Close() { s.pool.Close() }
+
+// EnsureDatabase creates the database named in dsn if it does not exist,
+// connecting to the server's postgres database to do so.
+func EnsureDatabase(ctx context.Context, dsn string) error {
+	cc, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return fmt.Errorf("parse DATABASE_URL: %s", config.RedactSecrets(err.Error(), dsn))
+	}
+	name := cc.Database
+	if name == "" || name == "postgres" {
+		return nil
+	}
+	// Fast path: the database exists.
+	if conn, err := pgx.ConnectConfig(ctx, cc); err == nil {
+		conn.Close(ctx)
+		return nil
+	}
+	admin := cc.Copy()
+	admin.Database = "postgres"
+	conn, err := pgx.ConnectConfig(ctx, admin)
+	if err != nil {
+		return fmt.Errorf("connect to %s to create database %s: %s", config.RedactedURL(dsn), name, config.RedactSecrets(err.Error(), dsn))
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	var pgErr *pgconn.PgError
+	if err != nil && !(errors.As(err, &pgErr) && (pgErr.Code == "42P04" || pgErr.Code == "23505")) {
+		return fmt.Errorf("create database %s: %w", name, err)
+	}
+	return nil
+}
+
+// WithDatabase returns dsn with its database name replaced.
+func WithDatabase(dsn, name string) (string, error) {
+	u, err := url.Parse(dsn)
+	if err != nil || u.Scheme == "" {
+		return "", fmt.Errorf("DATABASE_URL must be a postgres:// URL to derive a database from it")
+	}
+	u.Path = "/" + strings.TrimPrefix(name, "/")
+	return u.String(), nil
+}

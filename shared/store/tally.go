@@ -1,0 +1,304 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/votingpipe/voting/shared/election"
+)
+
+// TallyBatch is one delivered batch of votes_topic records from one partition.
+type TallyBatch struct {
+	Topic     string
+	Partition int32
+	// Ballots are the records that decoded; the database decides whether
+	// each is counted.
+	Ballots []BallotAt
+	// Rejects are the records already rejected while decoding (malformed,
+	// oversized); they are recorded in rejected_votes in the same transaction.
+	Rejects []Reject
+}
+
+// BallotAt is a decoded ballot and where it came from.
+type BallotAt struct {
+	Offset int64
+	election.Ballot
+	// Payload is the raw record, kept in rejected_votes if it is rejected.
+	Payload []byte
+}
+
+// Reject is a record the tally did not count.
+type Reject struct {
+	Offset  int64
+	Reason  election.Reason
+	Detail  string
+	VoterID string
+	Payload []byte
+}
+
+// CandidateTotal is a candidate's running total.
+type CandidateTotal struct {
+	CandidateID      string    `json:"candidate_id"`
+	CandidateName    string    `json:"candidate_name"`
+	PartyAffiliation string    `json:"party_affiliation"`
+	PhotoURL         string    `json:"photo_url"`
+	TotalVotes       int64     `json:"total_votes"`
+	UpdatedAt        time.Time `json:"updated_at"`
+}
+
+// StateTotal is a state's running turnout.
+type StateTotal struct {
+	State      string    `json:"state"`
+	TotalVotes int64     `json:"total_votes"`
+	Registered int64     `json:"registered"`
+	UpdatedAt  time.Time `json:"updated_at"`
+}
+
+// TallyResult is what a batch did.
+type TallyResult struct {
+	// Counted records are newly in the tallies.
+	Counted int
+	// Redelivered records were already decided by an earlier delivery of the
+	// same offset; counted ones among them changed nothing.
+	Redelivered int
+	// Rejected are all records of the batch that are not counted, whether
+	// decided now or by an earlier delivery, with their reasons.
+	Rejected []Reject
+	// Totals after the batch for the candidates and states it counted votes for.
+	Candidates []CandidateTotal
+	States     []StateTotal
+}
+
+// payloadLimit bounds the payload kept in rejected_votes.
+const payloadLimit = 4096
+
+// tallySQL inserts the batch's ballots, adds only the rows actually inserted
+// to the partition's tally shard, and classifies every input record. All
+// sub-statements see the snapshot taken before the statement, so "e" is the
+// vote counted before this batch and "w" the one this batch counted.
+const tallySQL = `
+WITH input AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bigint[])
+        AS i(voter_id, candidate_id, voting_time, src_offset)
+),
+decided AS (
+    SELECT "offset", reason FROM rejected_votes
+    WHERE topic = $6 AND partition = $5 AND "offset" = ANY($4::bigint[])
+),
+ins AS (
+    INSERT INTO votes (voter_id, candidate_id, voting_time, vote, src_partition, src_offset)
+    SELECT i.voter_id, i.candidate_id, i.voting_time, 1, $5, i.src_offset
+    FROM input i
+    WHERE EXISTS (SELECT 1 FROM voters v WHERE v.voter_id = i.voter_id)
+      AND EXISTS (SELECT 1 FROM candidates c WHERE c.candidate_id = i.candidate_id)
+      AND NOT EXISTS (SELECT 1 FROM decided d WHERE d."offset" = i.src_offset)
+    ORDER BY i.src_offset
+    ON CONFLICT (voter_id) DO NOTHING
+    RETURNING voter_id, candidate_id, voting_time, src_offset
+),
+counted AS (
+    SELECT ins.candidate_id, ins.voting_time, v.address_state, v.gender, v.age_band
+    FROM ins JOIN voters v USING (voter_id)
+),
+t_candidate AS (
+    INSERT INTO tally_candidate (shard, candidate_id, votes)
+    SELECT $5, candidate_id, count(*) FROM counted GROUP BY candidate_id ORDER BY candidate_id
+    ON CONFLICT (shard, candidate_id) DO UPDATE SET votes = tally_candidate.votes + EXCLUDED.votes
+),
+t_state AS (
+    INSERT INTO tally_state (shard, state, votes)
+    SELECT $5, address_state, count(*) FROM counted GROUP BY address_state ORDER BY address_state
+    ON CONFLICT (shard, state) DO UPDATE SET votes = tally_state.votes + EXCLUDED.votes
+),
+t_gender AS (
+    INSERT INTO tally_gender (shard, gender, votes)
+    SELECT $5, gender, count(*) FROM counted GROUP BY gender ORDER BY gender
+    ON CONFLICT (shard, gender) DO UPDATE SET votes = tally_gender.votes + EXCLUDED.votes
+),
+t_age AS (
+    INSERT INTO tally_age_band (shard, age_band, votes)
+    SELECT $5, age_band, count(*) FROM counted GROUP BY age_band ORDER BY age_band
+    ON CONFLICT (shard, age_band) DO UPDATE SET votes = tally_age_band.votes + EXCLUDED.votes
+),
+t_time AS (
+    INSERT INTO tally_timeline (shard, candidate_id, second, votes)
+    SELECT $5, candidate_id, date_trunc('second', voting_time), count(*)
+    FROM counted GROUP BY 2, 3 ORDER BY 2, 3
+    ON CONFLICT (shard, candidate_id, second) DO UPDATE SET votes = tally_timeline.votes + EXCLUDED.votes
+)
+SELECT i.src_offset,
+       CASE
+         WHEN d.reason IS NOT NULL THEN 'decided'
+         WHEN ins.src_offset IS NOT NULL THEN 'counted'
+         WHEN NOT EXISTS (SELECT 1 FROM voters v WHERE v.voter_id = i.voter_id) THEN 'unknown_voter'
+         WHEN NOT EXISTS (SELECT 1 FROM candidates c WHERE c.candidate_id = i.candidate_id) THEN 'unknown_candidate'
+         WHEN e.src_partition = $5 AND e.src_offset = i.src_offset THEN 'redelivered'
+         WHEN coalesce(e.candidate_id, w.candidate_id) = i.candidate_id THEN 'duplicate'
+         ELSE 'already_voted'
+       END,
+       coalesce(d.reason, ''),
+       coalesce(e.src_partition, $5),
+       coalesce(e.src_offset, w.src_offset, -1),
+       coalesce(st.address_state, '')
+FROM input i
+LEFT JOIN decided d ON d."offset" = i.src_offset
+LEFT JOIN ins ON ins.voter_id = i.voter_id AND ins.src_offset = i.src_offset
+LEFT JOIN votes e ON e.voter_id = i.voter_id
+LEFT JOIN ins w ON w.voter_id = i.voter_id AND w.src_offset <> i.src_offset
+LEFT JOIN voters st ON ins.src_offset IS NOT NULL AND st.voter_id = i.voter_id
+`
+
+// Tally counts a batch exactly once, in one transaction: new ballots are
+// inserted (a voter's first ballot wins), the partition's tally shard grows by
+// exactly the rows inserted, every uncounted record is kept in rejected_votes
+// with its reason, and the new totals of what changed are read back. Running
+// it again with the same batch changes nothing and returns the same
+// rejections.
+func (s *Store) Tally(ctx context.Context, b TallyBatch) (TallyResult, error) {
+	var res TallyResult
+	n := len(b.Ballots)
+	voters := make([]string, n)
+	cands := make([]string, n)
+	times := make([]time.Time, n)
+	offsets := make([]int64, n)
+	byOffset := make(map[int64]*BallotAt, n)
+	for i := range b.Ballots {
+		x := &b.Ballots[i]
+		voters[i], cands[i], times[i], offsets[i] = x.VoterID, x.CandidateID, x.VotingTime, x.Offset
+		byOffset[x.Offset] = x
+	}
+
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		res = TallyResult{}
+		rejects := append([]Reject(nil), b.Rejects...)
+		touchedC := map[string]bool{}
+		touchedS := map[string]bool{}
+		if n > 0 {
+			rows, err := tx.Query(ctx, tallySQL, voters, cands, times, offsets, b.Partition, b.Topic)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var off, holderOff int64
+				var holderPart int32
+				var outcome, prior, state string
+				if err := rows.Scan(&off, &outcome, &prior, &holderPart, &holderOff, &state); err != nil {
+					rows.Close()
+					return err
+				}
+				x := byOffset[off]
+				switch outcome {
+				case "counted":
+					res.Counted++
+					touchedC[x.CandidateID] = true
+					touchedS[state] = true
+				case "redelivered":
+					res.Redelivered++
+				case "decided":
+					res.Redelivered++
+					res.Rejected = append(res.Rejected, Reject{Offset: off, Reason: election.Reason(prior),
+						Detail: "decided by an earlier delivery", VoterID: x.VoterID, Payload: x.Payload})
+				default:
+					r := Reject{Offset: off, Reason: election.Reason(outcome), VoterID: x.VoterID, Payload: x.Payload}
+					switch r.Reason {
+					case election.ReasonUnknownVoter:
+						r.Detail = fmt.Sprintf("voter %q is not on the roll", x.VoterID)
+					case election.ReasonUnknownCandidate:
+						r.Detail = fmt.Sprintf("candidate %q is not standing", x.CandidateID)
+					case election.ReasonDuplicate:
+						r.Detail = fmt.Sprintf("voter %q's ballot is already counted (partition %d offset %d); this copy is not counted again", x.VoterID, holderPart, holderOff)
+					case election.ReasonAlreadyVoted:
+						r.Detail = fmt.Sprintf("voter %q already voted (partition %d offset %d); a second, different ballot is not counted", x.VoterID, holderPart, holderOff)
+					}
+					rejects = append(rejects, r)
+				}
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+		}
+		if len(rejects) > 0 {
+			if err := insertRejects(ctx, tx, b.Topic, b.Partition, rejects); err != nil {
+				return err
+			}
+			res.Rejected = append(res.Rejected, rejects...)
+		}
+		if len(touchedC) > 0 {
+			var err error
+			if res.Candidates, err = candidateTotals(ctx, tx, keys(touchedC)); err != nil {
+				return err
+			}
+			if res.States, err = stateTotals(ctx, tx, keys(touchedS)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return TallyResult{}, fmt.Errorf("tally %s/%d: %w", b.Topic, b.Partition, err)
+	}
+	return res, nil
+}
+
+func insertRejects(ctx context.Context, tx pgx.Tx, topic string, partition int32, rs []Reject) error {
+	offs := make([]int64, len(rs))
+	reasons := make([]string, len(rs))
+	details := make([]string, len(rs))
+	voters := make([]*string, len(rs))
+	payloads := make([][]byte, len(rs))
+	for i, r := range rs {
+		offs[i], reasons[i], details[i] = r.Offset, string(r.Reason), r.Detail
+		if r.VoterID != "" {
+			v := r.VoterID
+			voters[i] = &v
+		}
+		p := r.Payload
+		if len(p) > payloadLimit {
+			p = p[:payloadLimit]
+		}
+		payloads[i] = p
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO rejected_votes (topic, partition, "offset", reason, detail, voter_id, payload)
+		SELECT $1, $2, * FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::bytea[])
+		ON CONFLICT (topic, partition, "offset") DO NOTHING`,
+		topic, partition, offs, reasons, details, voters, payloads)
+	return err
+}
+
+func candidateTotals(ctx context.Context, q pgx.Tx, ids []string) ([]CandidateTotal, error) {
+	rows, err := q.Query(ctx, `SELECT candidate_id, candidate_name, party_affiliation, photo_url, total_votes, now()
+		FROM candidate_results WHERE candidate_id = ANY($1) ORDER BY candidate_id`, ids)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (CandidateTotal, error) {
+		var c CandidateTotal
+		err := r.Scan(&c.CandidateID, &c.CandidateName, &c.PartyAffiliation, &c.PhotoURL, &c.TotalVotes, &c.UpdatedAt)
+		return c, err
+	})
+}
+
+func stateTotals(ctx context.Context, q pgx.Tx, states []string) ([]StateTotal, error) {
+	rows, err := q.Query(ctx, `SELECT state, total_votes, registered, now()
+		FROM turnout_by_state WHERE state = ANY($1) ORDER BY state`, states)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (StateTotal, error) {
+		var s StateTotal
+		err := r.Scan(&s.State, &s.TotalVotes, &s.Registered, &s.UpdatedAt)
+		return s, err
+	})
+}
+
+func keys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
