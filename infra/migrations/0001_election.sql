@@ -67,7 +67,6 @@ CREATE TABLE votes (
     src_partition int,
     src_offset    bigint
 );
-CREATE INDEX votes_src ON votes (src_partition, src_offset);
 
 -- Registered voters per dimension, written once by register so that turnout
 -- percentages never scan the voters table.

@@ -173,8 +173,8 @@ func auditPartitions(ctx context.Context, tx pgx.Tx, topic string, ends map[int3
 		p.Overlap = ov
 		if p.End >= 0 && p.Counted+p.Rejected != p.End {
 			miss, err := offsets(ctx, tx, `SELECT o FROM generate_series(0::bigint, $3::bigint - 1) o
-				WHERE NOT EXISTS (SELECT 1 FROM votes v WHERE v.src_partition = $2 AND v.src_offset = o)
-				  AND NOT EXISTS (SELECT 1 FROM rejected_votes r WHERE r.topic = $1 AND r.partition = $2 AND r."offset" = o)
+				EXCEPT SELECT src_offset FROM votes WHERE src_partition = $2
+				EXCEPT SELECT "offset" FROM rejected_votes WHERE topic = $1 AND partition = $2
 				ORDER BY 1 LIMIT 10`, topic, p.Partition, p.End)
 			if err != nil {
 				return err

@@ -76,9 +76,12 @@ type TallyResult struct {
 const payloadLimit = 4096
 
 // tallySQL inserts the batch's ballots, adds only the rows actually inserted
-// to the partition's tally shard, and classifies every input record. All
-// sub-statements see the snapshot taken before the statement, so "e" is the
-// vote counted before this batch and "w" the one this batch counted.
+// to the partition's tally shard, and returns a row for every input record
+// that was not counted (with why) plus one row per state that gained votes.
+// Every sub-statement sees the snapshot taken before the statement, so "e" is
+// the vote counted before this batch and "w" the one this batch counted.
+// Voter and prior-vote lookups are LATERAL ... OFFSET 0 so they stay index
+// lookups for the batch's rows instead of scans of the whole roll.
 const tallySQL = `
 WITH input AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bigint[])
@@ -88,20 +91,26 @@ decided AS (
     SELECT "offset", reason FROM rejected_votes
     WHERE topic = $6 AND partition = $5 AND "offset" = ANY($4::bigint[])
 ),
+looked AS MATERIALIZED (
+    SELECT i.*, v.address_state, v.gender, v.age_band,
+           i.candidate_id IN (SELECT candidate_id FROM candidates) AS candidate_ok,
+           d.reason AS prior
+    FROM input i
+    LEFT JOIN LATERAL (SELECT address_state, gender, age_band FROM voters v
+                       WHERE v.voter_id = i.voter_id OFFSET 0) v ON true
+    LEFT JOIN decided d ON d."offset" = i.src_offset
+),
 ins AS (
     INSERT INTO votes (voter_id, candidate_id, voting_time, vote, src_partition, src_offset)
-    SELECT i.voter_id, i.candidate_id, i.voting_time, 1, $5, i.src_offset
-    FROM input i
-    WHERE EXISTS (SELECT 1 FROM voters v WHERE v.voter_id = i.voter_id)
-      AND EXISTS (SELECT 1 FROM candidates c WHERE c.candidate_id = i.candidate_id)
-      AND NOT EXISTS (SELECT 1 FROM decided d WHERE d."offset" = i.src_offset)
-    ORDER BY i.src_offset
+    SELECT voter_id, candidate_id, voting_time, 1, $5, src_offset FROM looked
+    WHERE address_state IS NOT NULL AND candidate_ok AND prior IS NULL
+    ORDER BY src_offset
     ON CONFLICT (voter_id) DO NOTHING
-    RETURNING voter_id, candidate_id, voting_time, src_offset
+    RETURNING src_offset
 ),
-counted AS (
-    SELECT ins.candidate_id, ins.voting_time, v.address_state, v.gender, v.age_band
-    FROM ins JOIN voters v USING (voter_id)
+counted AS MATERIALIZED (
+    SELECT l.voter_id, l.candidate_id, l.voting_time, l.address_state, l.gender, l.age_band, l.src_offset
+    FROM ins JOIN looked l USING (src_offset)
 ),
 t_candidate AS (
     INSERT INTO tally_candidate (shard, candidate_id, votes)
@@ -128,27 +137,29 @@ t_time AS (
     SELECT $5, candidate_id, date_trunc('second', voting_time), count(*)
     FROM counted GROUP BY 2, 3 ORDER BY 2, 3
     ON CONFLICT (shard, candidate_id, second) DO UPDATE SET votes = tally_timeline.votes + EXCLUDED.votes
+),
+missed AS MATERIALIZED (
+    SELECT l.* FROM looked l WHERE NOT EXISTS (SELECT 1 FROM counted c WHERE c.src_offset = l.src_offset)
 )
-SELECT i.src_offset,
+SELECT m.src_offset,
        CASE
-         WHEN d.reason IS NOT NULL THEN 'decided'
-         WHEN ins.src_offset IS NOT NULL THEN 'counted'
-         WHEN NOT EXISTS (SELECT 1 FROM voters v WHERE v.voter_id = i.voter_id) THEN 'unknown_voter'
-         WHEN NOT EXISTS (SELECT 1 FROM candidates c WHERE c.candidate_id = i.candidate_id) THEN 'unknown_candidate'
-         WHEN e.src_partition = $5 AND e.src_offset = i.src_offset THEN 'redelivered'
-         WHEN coalesce(e.candidate_id, w.candidate_id) = i.candidate_id THEN 'duplicate'
+         WHEN m.prior IS NOT NULL THEN 'decided'
+         WHEN m.address_state IS NULL THEN 'unknown_voter'
+         WHEN NOT m.candidate_ok THEN 'unknown_candidate'
+         WHEN e.src_partition = $5 AND e.src_offset = m.src_offset THEN 'redelivered'
+         WHEN coalesce(e.candidate_id, w.candidate_id) = m.candidate_id THEN 'duplicate'
          ELSE 'already_voted'
        END,
-       coalesce(d.reason, ''),
+       coalesce(m.prior, ''),
        coalesce(e.src_partition, $5),
        coalesce(e.src_offset, w.src_offset, -1),
-       coalesce(st.address_state, '')
-FROM input i
-LEFT JOIN decided d ON d."offset" = i.src_offset
-LEFT JOIN ins ON ins.voter_id = i.voter_id AND ins.src_offset = i.src_offset
-LEFT JOIN votes e ON e.voter_id = i.voter_id
-LEFT JOIN ins w ON w.voter_id = i.voter_id AND w.src_offset <> i.src_offset
-LEFT JOIN voters st ON ins.src_offset IS NOT NULL AND st.voter_id = i.voter_id
+       ''
+FROM missed m
+LEFT JOIN LATERAL (SELECT candidate_id, src_partition, src_offset FROM votes e
+                   WHERE e.voter_id = m.voter_id OFFSET 0) e ON true
+LEFT JOIN counted w ON w.voter_id = m.voter_id
+UNION ALL
+SELECT DISTINCT -1::bigint, 'state', '', 0, 0::bigint, address_state FROM counted
 `
 
 // Tally counts a batch exactly once, in one transaction: new ballots are
@@ -176,7 +187,13 @@ func (s *Store) Tally(ctx context.Context, b TallyBatch) (TallyResult, error) {
 		rejects := append([]Reject(nil), b.Rejects...)
 		touchedC := map[string]bool{}
 		touchedS := map[string]bool{}
+		uncounted := map[int64]bool{}
 		if n > 0 {
+			// The statement's shape is fixed and its lookups are index
+			// lookups whatever the batch size, so skip re-planning it.
+			if _, err := tx.Exec(ctx, `SET LOCAL plan_cache_mode = force_generic_plan`); err != nil {
+				return err
+			}
 			rows, err := tx.Query(ctx, tallySQL, voters, cands, times, offsets, b.Partition, b.Topic)
 			if err != nil {
 				return err
@@ -189,12 +206,13 @@ func (s *Store) Tally(ctx context.Context, b TallyBatch) (TallyResult, error) {
 					rows.Close()
 					return err
 				}
-				x := byOffset[off]
-				switch outcome {
-				case "counted":
-					res.Counted++
-					touchedC[x.CandidateID] = true
+				if outcome == "state" {
 					touchedS[state] = true
+					continue
+				}
+				x := byOffset[off]
+				uncounted[off] = true
+				switch outcome {
 				case "redelivered":
 					res.Redelivered++
 				case "decided":
@@ -219,6 +237,12 @@ func (s *Store) Tally(ctx context.Context, b TallyBatch) (TallyResult, error) {
 			rows.Close()
 			if err := rows.Err(); err != nil {
 				return err
+			}
+			for i := range b.Ballots {
+				if !uncounted[b.Ballots[i].Offset] {
+					res.Counted++
+					touchedC[b.Ballots[i].CandidateID] = true
+				}
 			}
 		}
 		if len(rejects) > 0 {

@@ -1,0 +1,47 @@
+# Targets mirror CI (.ci/run runs `make ci`).
+GO          ?= go
+GOARCH      ?= arm64
+FUNCTIONS   := register ballot tally dashboard
+BIN         := bin/$(GOARCH)
+LDFLAGS     := -s -w
+
+.PHONY: test lint build run audit bench ci clean tidy $(FUNCTIONS)
+
+## test: every test, against the local Postgres (and NATS, Chromium when present)
+test:
+	$(GO) test ./...
+
+## lint: formatting, vet, and a tidy module
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	@cp go.mod /tmp/go.mod.lint && cp go.sum /tmp/go.sum.lint && $(GO) mod tidy && \
+	  if ! cmp -s go.mod /tmp/go.mod.lint || ! cmp -s go.sum /tmp/go.sum.lint; then \
+	    cp /tmp/go.mod.lint go.mod; cp /tmp/go.sum.lint go.sum; echo "go mod tidy changes go.mod/go.sum"; exit 1; fi
+
+## build: the Lambda bootstraps, bin/$(GOARCH)/<function>/bootstrap (GOARCH=amd64 for x86_64)
+build: $(FUNCTIONS)
+	@ls -l $(BIN)/*/bootstrap | awk '{printf "%-40s %6.1f MB\n", $$9, $$5/1048576}'
+
+$(FUNCTIONS):
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH) $(GO) build -tags lambda.norpc -trimpath \
+	  -ldflags '$(LDFLAGS)' -o $(BIN)/$@/bootstrap ./functions/$@
+
+## run: the whole pipeline locally (embedded Kafka, local Postgres)
+run:
+	$(GO) run ./local
+
+## audit: recount the local election
+audit:
+	$(GO) run ./local audit
+
+## bench: throughput against the COPY ceiling
+bench:
+	$(GO) run ./local bench
+
+## ci: what .ci/run runs
+ci: lint test build
+
+clean:
+	rm -rf bin .aws-sam

@@ -1,0 +1,8 @@
+// Command dashboard is the dashboard Lambda function, triggered by the aggregated_* topics.
+// All of its code lives in shared/, so the local harness runs exactly what
+// Lambda runs; see README.md for its configuration.
+package main
+
+import "github.com/votingpipe/voting/shared/pipeline"
+
+func main() { pipeline.LambdaMain(pipeline.Dashboard) }

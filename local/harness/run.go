@@ -1,0 +1,241 @@
+package harness
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/votingpipe/voting/shared/pipeline"
+	"github.com/votingpipe/voting/shared/register"
+)
+
+// RunOptions are the knobs of a pipeline run (the flags of `go run ./local`).
+type RunOptions struct {
+	Voters     int64
+	Candidates int
+	Seed       int64
+	// Rate paces the votes (voters published per second); 0 is unpaced.
+	Rate float64
+	// UntilDone stops once every registered voter's vote is tallied and the
+	// dashboard (when running) shows it.
+	UntilDone bool
+	// Functions to run (default all).
+	Functions []string
+	// Batch overrides each trigger's batch size when > 0.
+	BatchSize map[string]int
+	// Terminal selects the live progress bar rather than log lines.
+	Terminal bool
+	Out      io.Writer
+	// Invokers substitutes how functions are invoked (default in-process).
+	Invokers map[string]Invoker
+}
+
+// Summary is what a run did.
+type Summary struct {
+	Seconds     float64
+	Voters      int64
+	Tallied     int64
+	Rejected    int64
+	VotesPerSec float64
+	Dashboard   string // path of the dashboard, when written
+	Stats       map[string]*Stats
+}
+
+// Run registers the election (unless it already is) and runs the selected
+// functions until ctx is done or, with UntilDone, until the election is
+// fully counted.
+func Run(ctx context.Context, env *Env, o RunOptions) (Summary, error) {
+	start := time.Now()
+	log := env.Log
+	if len(o.Functions) == 0 {
+		o.Functions = pipeline.Functions
+	}
+	run := func(fn string) bool { return slices.Contains(o.Functions, fn) }
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, len(o.Functions)+1)
+	stats := map[string]*Stats{}
+
+	if run(pipeline.Register) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := registerElection(ctx, env, o); err != nil && ctx.Err() == nil {
+				errs <- fmt.Errorf("register: %w", err)
+			}
+		}()
+	}
+
+	tr := env.Transport()
+	var groups []string
+	for _, t := range pipeline.Triggers {
+		if !run(t.Function) {
+			continue
+		}
+		inv := o.Invokers[t.Function]
+		if inv == nil {
+			var err error
+			if inv, err = env.Invoker(t.Function); err != nil {
+				return Summary{}, err
+			}
+		}
+		batch := t.BatchSize
+		if n := o.BatchSize[t.Function]; n > 0 {
+			batch = n
+		}
+		st := &Stats{}
+		stats[t.Function] = st
+		groups = append(groups, t.Group)
+		trig, err := tr.Trigger(t, batch, inv, st)
+		if err != nil {
+			return Summary{}, err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := trig.Run(ctx); err != nil && ctx.Err() == nil {
+				errs <- fmt.Errorf("%s trigger: %w", t.Function, err)
+			}
+		}()
+	}
+
+	dashboard := ""
+	if run(pipeline.Dashboard) && env.Config.Dashboard.Bucket == "" {
+		abs, _ := filepath.Abs(filepath.Join(env.Config.Dashboard.Dir, "index.html"))
+		dashboard = abs
+		fmt.Fprintf(o.Out, "dashboard: file://%s\n", abs)
+	}
+
+	rep := newReporter(o.Out, o.Terminal, log)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	var last Progress
+	lastAt := time.Now()
+	quiet := 0
+	var runErr error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case err := <-errs:
+			runErr = err
+			break loop
+		case <-tick.C:
+		}
+		p, done, err := progress(ctx, env, tr, groups)
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Debug("progress", "error", err)
+			}
+			continue
+		}
+		now := time.Now()
+		if dt := now.Sub(lastAt).Seconds(); dt > 0 {
+			p.Rate = float64(p.Tallied-last.Tallied) / dt
+		}
+		last, lastAt = p, now
+		rep.update(p)
+		if o.UntilDone {
+			// Two readings in a row with everything consumed: the second
+			// reading's end offsets include whatever the first one's
+			// consumers produced last.
+			if done {
+				quiet++
+			} else {
+				quiet = 0
+			}
+			if quiet >= 2 {
+				break loop
+			}
+		}
+	}
+	rep.finish()
+	cancel()
+	wg.Wait()
+
+	sum := Summary{Seconds: time.Since(start).Seconds(), Voters: last.Voters, Tallied: last.Tallied,
+		Rejected: last.Rejected, Dashboard: dashboard, Stats: stats}
+	if sum.Seconds > 0 {
+		sum.VotesPerSec = float64(sum.Tallied) / sum.Seconds
+	}
+	return sum, runErr
+}
+
+// registerElection invokes the register function through the Lambda
+// handler path, as `aws lambda invoke` would.
+func registerElection(ctx context.Context, env *Env, o RunOptions) error {
+	req := register.Request{Voters: o.Voters, Candidates: o.Candidates, Seed: &o.Seed, Rate: o.Rate}
+	payload, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	p := pipeline.RegisterProcessor(env.Deps)
+	out, err := lambda.NewHandler(p.Register).Invoke(ctx, payload)
+	if err != nil {
+		return err
+	}
+	var resp register.Response
+	if err := json.Unmarshal(out, &resp); err != nil {
+		return err
+	}
+	if resp.AlreadyRegistered {
+		env.Log.Info("election already registered; resuming", "election", resp.Election, "voters", resp.Voters)
+	}
+	return nil
+}
+
+// progress reads where the pipeline stands. done is true when the election
+// is fully published and every running function's group has consumed
+// everything.
+func progress(ctx context.Context, env *Env, tr Transport, groups []string) (Progress, bool, error) {
+	var p Progress
+	e, err := env.Deps.Store.Election(ctx)
+	if err != nil {
+		return p, false, err
+	}
+	published := false
+	if e != nil {
+		p.Voters, p.Published = e.Voters, e.Published
+		published = e.PublishedAt != nil && e.Published >= e.Voters
+	}
+	if err := env.Deps.Store.Pool().QueryRow(ctx, `SELECT
+		(SELECT coalesce(sum(votes), 0) FROM tally_candidate),
+		(SELECT count(*) FROM rejected_votes WHERE topic = $1)`, env.Config.Topics.Votes).Scan(&p.Tallied, &p.Rejected); err != nil {
+		return p, false, err
+	}
+	cast, lag, caught, err := tr.Position(ctx, groups)
+	if err != nil {
+		return p, false, err
+	}
+	p.Cast, p.Lag = cast, lag
+	return p, published && caught, nil
+}
+
+// topicEnds returns the end offset of each partition of topic.
+func topicEnds(ctx context.Context, cl *kgo.Client, topic string) (map[int32]int64, error) {
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	out := map[int32]int64{}
+	var lerr error
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err != nil {
+			lerr = o.Err
+		}
+		out[o.Partition] = o.Offset
+	})
+	return out, lerr
+}

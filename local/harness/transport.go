@@ -1,0 +1,84 @@
+package harness
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/votingpipe/voting/shared/pipeline"
+)
+
+// Runner is a running trigger: it feeds one function until ctx is done.
+type Runner interface {
+	Run(ctx context.Context) error
+}
+
+// Transport is what carries records between the functions: Kafka (the
+// default) or another broker bridged to the same events.KafkaEvent shape.
+type Transport interface {
+	// Trigger returns the runner that feeds function t's invocations.
+	Trigger(t pipeline.Trigger, batchSize int, inv Invoker, stats *Stats) (Runner, error)
+	// Position reports the votes cast so far (records on the votes topic) and
+	// each consumer group's lag; caught is true when every group has
+	// consumed everything.
+	Position(ctx context.Context, groups []string) (cast int64, lag map[string]int64, caught bool, err error)
+	// VoteEnds returns the end offset of every partition of the votes topic.
+	VoteEnds(ctx context.Context) (map[int32]int64, error)
+}
+
+// kafkaTransport is the Kafka transport of an Env.
+type kafkaTransport struct{ env *Env }
+
+func (k kafkaTransport) Trigger(t pipeline.Trigger, batchSize int, inv Invoker, stats *Stats) (Runner, error) {
+	opts, err := k.env.ClientOpts()
+	if err != nil {
+		return nil, err
+	}
+	return &KafkaTrigger{
+		Function:   t.Function,
+		Topics:     t.Topics(k.env.Config.Topics),
+		Group:      t.Group,
+		BatchSize:  batchSize,
+		Window:     t.Window,
+		Invoker:    inv,
+		Meta:       k.env.Meta(),
+		ClientOpts: opts,
+		Log:        k.env.Log,
+		Stats:      stats,
+	}, nil
+}
+
+func (k kafkaTransport) Position(ctx context.Context, groups []string) (int64, map[string]int64, bool, error) {
+	adm := kadm.NewClient(k.env.Deps.Kafka)
+	var cast int64
+	ends, err := adm.ListEndOffsets(ctx, k.env.Config.Topics.Votes)
+	if err != nil {
+		return 0, nil, false, err
+	}
+	ends.Each(func(o kadm.ListedOffset) { cast += o.Offset })
+	lag := map[string]int64{}
+	caught := true
+	if len(groups) > 0 {
+		lags, err := adm.Lag(ctx, groups...)
+		if err != nil {
+			return cast, nil, false, err
+		}
+		for _, g := range groups {
+			gl, ok := lags[g]
+			if !ok || gl.Error() != nil {
+				caught = false
+				continue
+			}
+			total := gl.Lag.Total()
+			lag[g] = total
+			if total != 0 || len(gl.Lag) == 0 {
+				caught = false
+			}
+		}
+	}
+	return cast, lag, caught, nil
+}
+
+func (k kafkaTransport) VoteEnds(ctx context.Context) (map[int32]int64, error) {
+	return topicEnds(ctx, k.env.Deps.Kafka, k.env.Config.Topics.Votes)
+}

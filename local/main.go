@@ -1,0 +1,190 @@
+// Command local runs the voting pipeline on one machine: an embedded Kafka
+// broker (or KAFKA_BROKERS), Postgres from DATABASE_URL, and every function
+// triggered as AWS Lambda would trigger it.
+//
+//	go run ./local [--voters N] [--candidates N] [--seed N] [--rate R] [--until-done] [--functions a,b]
+//	go run ./local invoke FUNCTION -e EVENT.json
+//	go run ./local audit
+//
+// Configuration comes from environment variables (see README.md).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+
+	"golang.org/x/term"
+
+	"github.com/votingpipe/voting/local/harness"
+	"github.com/votingpipe/voting/shared/config"
+	"github.com/votingpipe/voting/shared/pipeline"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		var exit exitCode
+		if errors.As(err, &exit) {
+			os.Exit(int(exit))
+		}
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}
+
+// exitCode ends the program with a status and no further message.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit %d", int(e)) }
+
+func run(ctx context.Context, args []string) error {
+	cmd := "run"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	cfg, err := config.Load(config.Local)
+	if err != nil {
+		return err
+	}
+	log := cfg.Logger()
+	switch cmd {
+	case "run":
+		return runPipeline(ctx, cfg, args)
+	case "invoke":
+		return invoke(ctx, cfg, args)
+	case "audit":
+		fs := flag.NewFlagSet("audit", flag.ContinueOnError)
+		stateDir := fs.String("state-dir", ".voting", "directory of the embedded broker's data")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		env, err := harness.Open(ctx, cfg, log, harness.EnvOptions{StateDir: *stateDir, SharedState: true})
+		if err != nil {
+			return err
+		}
+		defer env.Close()
+		rep, err := harness.Audit(ctx, env, os.Stdout)
+		if err != nil {
+			return err
+		}
+		if !rep.OK() {
+			return exitCode(1)
+		}
+		return nil
+	case "help", "-h", "--help":
+		usage()
+		return nil
+	}
+	usage()
+	return fmt.Errorf("unknown command %q", cmd)
+}
+
+func usage() {
+	fmt.Fprint(os.Stderr, `usage:
+  go run ./local [flags]                    run the pipeline (go run ./local -h for flags)
+  go run ./local invoke FUNCTION -e EVENT    invoke one function once with an event file
+  go run ./local audit                       recount and check every tally; exit 1 on mismatch
+`)
+}
+
+func runPipeline(ctx context.Context, cfg config.Config, args []string) error {
+	fs := flag.NewFlagSet("local", flag.ContinueOnError)
+	voters := fs.Int64("voters", 1000, "voters on the roll")
+	candidates := fs.Int("candidates", 3, "candidates to generate")
+	seed := fs.Int64("seed", 42, "seed of the generated election")
+	rate := fs.Float64("rate", 0, "votes per second (0: as fast as possible)")
+	untilDone := fs.Bool("until-done", false, "exit once every vote is tallied and the dashboard shows it")
+	functions := fs.String("functions", strings.Join(pipeline.Functions, ","), "functions to run here")
+	partitions := fs.Int("partitions", 0, "partitions of the topics the pipeline creates (default KAFKA_PARTITIONS)")
+	stateDir := fs.String("state-dir", ".voting", "directory of the embedded broker's data (kept between runs)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var fns []string
+	for _, f := range strings.Split(*functions, ",") {
+		f = strings.TrimSpace(f)
+		if !slices.Contains(pipeline.Functions, f) {
+			return fmt.Errorf("--functions: unknown function %q (want some of %s)", f, strings.Join(pipeline.Functions, ","))
+		}
+		fns = append(fns, f)
+	}
+	if *partitions > 0 {
+		cfg.Kafka.Partitions = *partitions
+	}
+	log := cfg.Logger()
+	env, err := harness.Open(ctx, cfg, log, harness.EnvOptions{StateDir: *stateDir})
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	where := "embedded broker (state in " + *stateDir + ")"
+	if env.Embedded == nil {
+		where = strings.Join(cfg.Kafka.Brokers, ",")
+	}
+	fmt.Printf("pipeline: %s on %s; database %s\n", strings.Join(fns, ", "), where, config.RedactedURL(cfg.DatabaseURL))
+
+	sum, err := harness.Run(ctx, env, harness.RunOptions{
+		Voters: *voters, Candidates: *candidates, Seed: *seed, Rate: *rate,
+		UntilDone: *untilDone, Functions: fns,
+		Terminal: term.IsTerminal(int(os.Stdout.Fd())), Out: os.Stdout,
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\n%d of %d votes tallied, %d rejected, in %.1fs (%.0f votes/s end to end)\n",
+		sum.Tallied, sum.Voters, sum.Rejected, sum.Seconds, sum.VotesPerSec)
+	for _, fn := range fns {
+		if st := sum.Stats[fn]; st != nil {
+			inv := st.Invocations.Load()
+			avg := 0.0
+			if inv > 0 {
+				avg = float64(st.Records.Load()) / float64(inv)
+			}
+			fmt.Printf("  %-9s %8d records in %6d invocations (%.0f per batch), %d failed\n",
+				fn, st.Records.Load(), inv, avg, st.Failures.Load())
+		}
+	}
+	if sum.Dashboard != "" {
+		fmt.Printf("dashboard: file://%s\n", sum.Dashboard)
+	}
+	if *untilDone {
+		rep, err := harness.Audit(context.WithoutCancel(ctx), env, os.Stdout)
+		if err != nil {
+			return err
+		}
+		if !rep.OK() {
+			return exitCode(1)
+		}
+	}
+	return nil
+}
+
+func invoke(ctx context.Context, cfg config.Config, args []string) error {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return errors.New("usage: go run ./local invoke FUNCTION -e EVENT.json")
+	}
+	function, args := args[0], args[1:]
+	fs := flag.NewFlagSet("invoke", flag.ContinueOnError)
+	event := fs.String("e", "", "event file (JSON), e.g. events/"+function+".json")
+	stateDir := fs.String("state-dir", ".voting", "directory of the embedded broker's data")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *event == "" {
+		return errors.New("invoke: -e EVENT.json is required")
+	}
+	env, err := harness.Open(ctx, cfg, cfg.Logger(), harness.EnvOptions{StateDir: *stateDir, SharedState: true})
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	return harness.InvokeFile(ctx, env, function, *event, os.Stdout)
+}

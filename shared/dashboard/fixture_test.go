@@ -1,0 +1,125 @@
+package dashboard_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/votingpipe/voting/shared/dashboard"
+	"github.com/votingpipe/voting/shared/election"
+	"github.com/votingpipe/voting/shared/generator"
+)
+
+// t0 is the fixed start of voting in fixtures.
+var t0 = time.Date(2026, time.November, 3, 12, 0, 0, 0, time.UTC)
+
+// xssName is a candidate name that must show as text everywhere.
+const xssName = `<script>alert(1)</script>`
+
+// hostileNames try every way out of the contexts a name lands in: HTML
+// text, an attribute, a <script> element, go-echarts' function markers, and
+// the chart tooltip's HTML. Each payload that runs sets data-xss on <html>.
+var hostileNames = []string{
+	xssName,
+	`<img src=x onerror="document.documentElement.setAttribute('data-xss','img')">`,
+	`</script><script>document.documentElement.setAttribute('data-xss','script')</script>`,
+	`__f__(function(){document.documentElement.setAttribute('data-xss','f')})()__f__`,
+}
+
+// fixture builds a deterministic snapshot: nCand candidates (the first
+// named xssName when hostile), nStates states, nPoints timeline instants.
+func fixture(nCand, nStates, nPoints int, hostile bool) dashboard.Snapshot {
+	s := dashboard.Snapshot{
+		Election: "General election 2026",
+		TakenAt:  t0.Add(time.Duration(nPoints)*time.Second + 2*time.Second),
+		Rejected: map[string]int64{"malformed": 3, "unknown_voter": 2, "duplicate": 17},
+	}
+	if nPoints > 0 {
+		s.NewestVote = t0.Add(time.Duration(nPoints-1) * time.Second)
+	}
+	cands := generator.Candidates(7, nCand)
+	for i, c := range cands {
+		name, party := c.CandidateName, c.PartyAffiliation
+		if hostile && i < len(hostileNames) {
+			name = hostileNames[i]
+			party = `Party <!-- ` + fmt.Sprint(i) + ` --> & "Co"`
+		}
+		s.Candidates = append(s.Candidates, dashboard.Candidate{ID: c.CandidateID, Name: name, Party: party, PhotoURL: c.PhotoURL})
+	}
+	for i := range nStates {
+		reg := int64(1000 + 37*i)
+		s.States = append(s.States, dashboard.Turnout{Key: fmt.Sprintf("State %02d", i+1), Registered: reg})
+		s.Registered += reg
+	}
+	for _, g := range []string{"female", "male", "other"} {
+		s.Genders = append(s.Genders, dashboard.Turnout{Key: g})
+	}
+	for _, b := range election.AgeBands {
+		s.AgeBands = append(s.AgeBands, dashboard.Turnout{Key: b})
+	}
+	// Votes: candidate i gets weight (nCand-i) per second.
+	s.Timeline.Series = make([]dashboard.TimelineSeries, nCand)
+	for i := range s.Timeline.Series {
+		s.Timeline.Series[i].CandidateID = s.Candidates[i].ID
+	}
+	var total int64
+	for p := range nPoints {
+		s.Timeline.Times = append(s.Timeline.Times, t0.Add(time.Duration(p)*time.Second))
+		for i := range nCand {
+			s.Candidates[i].Votes += int64(nCand - i)
+			total += int64(nCand - i)
+			s.Timeline.Series[i].Cumulative = append(s.Timeline.Series[i].Cumulative, s.Candidates[i].Votes)
+		}
+	}
+	s.Counted = total
+	// Spread the votes over the dimensions.
+	spread := func(ts []dashboard.Turnout, regTotal int64) {
+		var left = total
+		for i := range ts {
+			share := total / int64(len(ts))
+			if i == len(ts)-1 {
+				share = left
+			}
+			// Uneven turnout so sorting by it differs from sorting by name.
+			if i%2 == 1 && i < len(ts)-1 {
+				share = share * 3 / 4
+			}
+			ts[i].Votes = share
+			left -= share
+			if regTotal > 0 {
+				ts[i].Registered = regTotal / int64(len(ts))
+			}
+		}
+	}
+	spread(s.States, 0)
+	spread(s.Genders, s.Registered)
+	spread(s.AgeBands, s.Registered)
+	return s
+}
+
+// artifactDir is testdata/artifacts at the module root (gitignored): test
+// output worth keeping, such as screenshots.
+func artifactDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the test directory")
+		}
+		dir = parent
+	}
+	out := filepath.Join(dir, "testdata", "artifacts", "dashboard")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
