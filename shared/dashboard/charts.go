@@ -163,7 +163,7 @@ func turnoutBar(id string, rows []Turnout, zoom bool) *charts.Bar {
 	bar := charts.NewBar()
 	g := []charts.GlobalOpts{initOpts(id), axisTooltip, noLegend, gridOpts,
 		charts.WithXAxisOpts(opts.XAxis{AxisLabel: &opts.AxisLabel{Interval: "0", Rotate: rotateFor(len(rows), 8)}}),
-		charts.WithYAxisOpts(opts.YAxis{Name: "turnout %", Min: 0, Max: "dataMax"}),
+		charts.WithYAxisOpts(opts.YAxis{Name: "turnout %", Min: 0}),
 	}
 	if zoom && len(rows) > 25 {
 		// 50+ states stay legible: show 25 at a time, scroll with the slider.

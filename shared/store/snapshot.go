@@ -1,0 +1,144 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/votingpipe/voting/shared/dashboard"
+)
+
+var _ dashboard.Source = (*Store)(nil)
+
+// Snapshot reads what the dashboard shows, in one read-only REPEATABLE READ
+// transaction, so every number on the page is of the same instant. It reads
+// the tally views, the election row and rejected_votes' counts; it never
+// scans voters or votes. The votes-over-time series is bucketed in SQL to at
+// most dashboard.DefaultMaxTimelinePoints instants.
+func (s *Store) Snapshot(ctx context.Context) (dashboard.Snapshot, error) {
+	var snap dashboard.Snapshot
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		snap = dashboard.Snapshot{Rejected: map[string]int64{}}
+		var lo, hi *time.Time
+		b := &pgx.Batch{}
+		// now() is the transaction's start: the instant the snapshot shows.
+		b.Queue(`SELECT now(), coalesce((SELECT name FROM election), ''),
+				coalesce((SELECT copied FROM election), (SELECT sum(registered) FROM registered_by_state), 0)::bigint,
+				(SELECT min(second) FROM votes_timeline), (SELECT max(second) FROM votes_timeline)`).
+			QueryRow(func(r pgx.Row) error {
+				return r.Scan(&snap.TakenAt, &snap.Election, &snap.Registered, &lo, &hi)
+			})
+		b.Queue(`SELECT candidate_id, candidate_name, party_affiliation, photo_url, total_votes
+				FROM candidate_results ORDER BY candidate_id`).
+			Query(func(rows pgx.Rows) error {
+				var err error
+				snap.Candidates, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (dashboard.Candidate, error) {
+					var c dashboard.Candidate
+					err := r.Scan(&c.ID, &c.Name, &c.Party, &c.PhotoURL, &c.Votes)
+					return c, err
+				})
+				return err
+			})
+		for _, q := range []struct {
+			sql string
+			dst *[]dashboard.Turnout
+		}{
+			{`SELECT state, total_votes, registered FROM turnout_by_state ORDER BY 1`, &snap.States},
+			{`SELECT gender, total_votes, registered FROM turnout_by_gender ORDER BY 1`, &snap.Genders},
+			{`SELECT age_band, total_votes, registered FROM turnout_by_age_band ORDER BY 1`, &snap.AgeBands},
+		} {
+			b.Queue(q.sql).Query(func(rows pgx.Rows) error {
+				var err error
+				*q.dst, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (dashboard.Turnout, error) {
+					var t dashboard.Turnout
+					err := r.Scan(&t.Key, &t.Votes, &t.Registered)
+					return t, err
+				})
+				return err
+			})
+		}
+		b.Queue(`SELECT reason, count(*) FROM rejected_votes GROUP BY 1`).Query(func(rows pgx.Rows) error {
+			var reason string
+			var n int64
+			_, err := pgx.ForEachRow(rows, []any{&reason, &n}, func() error {
+				snap.Rejected[reason] = n
+				return nil
+			})
+			return err
+		})
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
+		for _, c := range snap.Candidates {
+			snap.Counted += c.Votes
+		}
+		if hi == nil {
+			return nil
+		}
+		snap.NewestVote = *hi
+		tl, err := timeline(ctx, tx, *lo, *hi, dashboard.DefaultMaxTimelinePoints, snap.Candidates)
+		snap.Timeline = tl
+		return err
+	})
+	if err != nil {
+		return dashboard.Snapshot{}, fmt.Errorf("dashboard snapshot: %w", err)
+	}
+	return snap, nil
+}
+
+// timeline reads votes_timeline in at most max equal buckets of whole
+// seconds between lo and hi, and accumulates them per candidate. Each
+// bucket is labelled with its last second (the last bucket with hi), so a
+// point says "votes with a voting time up to this second".
+func timeline(ctx context.Context, tx pgx.Tx, lo, hi time.Time, max int, cands []dashboard.Candidate) (dashboard.Timeline, error) {
+	span := int64(hi.Sub(lo)/time.Second) + 1
+	width := int64(math.Ceil(float64(span) / float64(max)))
+	if width < 1 {
+		width = 1
+	}
+	rows, err := tx.Query(ctx, `
+		SELECT candidate_id, floor(extract(epoch FROM second - $1::timestamptz) / $2)::bigint AS bucket, sum(votes)::bigint
+		FROM votes_timeline GROUP BY 1, 2 ORDER BY 2`, lo, width)
+	if err != nil {
+		return dashboard.Timeline{}, err
+	}
+	buckets := int((span + width - 1) / width)
+	index := make(map[string]int, len(cands))
+	tl := dashboard.Timeline{Times: make([]time.Time, buckets), Series: make([]dashboard.TimelineSeries, len(cands))}
+	for i, c := range cands {
+		index[c.ID] = i
+		tl.Series[i] = dashboard.TimelineSeries{CandidateID: c.ID, Cumulative: make([]int64, buckets)}
+	}
+	var id string
+	var bucket, n int64
+	_, err = pgx.ForEachRow(rows, []any{&id, &bucket, &n}, func() error {
+		i, ok := index[id]
+		if !ok || bucket < 0 || bucket >= int64(buckets) {
+			// A candidate or second outside the snapshot's read cannot
+			// occur in one transaction; skip rather than fail the render.
+			return nil
+		}
+		tl.Series[i].Cumulative[bucket] += n
+		return nil
+	})
+	if err != nil {
+		return dashboard.Timeline{}, err
+	}
+	for k := range buckets {
+		end := lo.Add(time.Duration(int64(k+1)*width-1) * time.Second)
+		if end.After(hi) {
+			end = hi
+		}
+		tl.Times[k] = end
+	}
+	for i := range tl.Series {
+		c := tl.Series[i].Cumulative
+		for k := 1; k < len(c); k++ {
+			c[k] += c[k-1]
+		}
+	}
+	return tl, nil
+}
