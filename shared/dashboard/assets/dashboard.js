@@ -2,7 +2,7 @@
  *
  * Draws the charts from the option JSON rendered by the Go dashboard package,
  * sorts and pages the state table, and refreshes the page in place: every
- * `refresh` seconds it re-loads data.js (a <script>, since fetch() of a file
+ * `refresh` seconds it re-loads data.js (as a script element, since fetch() of a file
  * is blocked on file://), which calls votingDashboard.update(data). The
  * table's sort, page and page size live in the URL fragment, so they survive
  * both an in-place refresh and a full reload; legend choices and zoom survive
