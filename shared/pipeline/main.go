@@ -7,6 +7,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/votingpipe/voting/shared/awsauth"
+	"github.com/votingpipe/voting/shared/broker"
 	"github.com/votingpipe/voting/shared/config"
 )
 
@@ -15,7 +17,17 @@ import (
 // serve invocations of the named function until Lambda stops the process.
 // Errors before the first invocation exit the process, which Lambda reports
 // as an init failure.
+//
+// Only deployed functions talk to AWS itself: LambdaMain installs the
+// awsauth hooks (MSK IAM auth, database and SCRAM credentials from Secrets
+// Manager) before reading the configuration.
 func LambdaMain(function string) {
+	broker.IAMAuth = awsauth.IAMAuth
+	ResolveDatabaseURL = awsauth.DatabaseURL
+	if err := awsauth.ExportKafkaSecret(context.Background()); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	cfg, err := config.Load(config.Lambda)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -1,0 +1,177 @@
+package awsauth_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/votingpipe/voting/shared/awsauth"
+	"github.com/votingpipe/voting/shared/config"
+)
+
+// fakeSecrets serves SecretString values by ARN.
+type fakeSecrets map[string]string
+
+func (f fakeSecrets) GetSecretValue(_ context.Context, in *secretsmanager.GetSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
+	s, ok := f[aws.ToString(in.SecretId)]
+	if !ok {
+		return nil, errors.New("ResourceNotFoundException: secret not found")
+	}
+	return &secretsmanager.GetSecretValueOutput{SecretString: aws.String(s)}, nil
+}
+
+func TestMergeDatabaseURL(t *testing.T) {
+	tests := []struct {
+		name   string
+		base   string
+		secret awsauth.DatabaseSecret
+		want   string
+	}{
+		{
+			name:   "credentials only keep host, database and parameters",
+			base:   "postgres://db.internal:5432/voting?sslmode=require",
+			secret: awsauth.DatabaseSecret{Username: "voting", Password: "s3cr/et@:x"},
+			want:   "postgres://voting:s3cr%2Fet%40%3Ax@db.internal:5432/voting?sslmode=require",
+		},
+		{
+			name:   "host, port and dbname of an RDS secret replace the URL's",
+			base:   "postgres://placeholder/postgres?sslmode=verify-full&connect_timeout=5",
+			secret: awsauth.DatabaseSecret{Username: "u", Password: "p", Host: "x.rds.amazonaws.com", Port: "6543", DBName: "election"},
+			want:   "postgres://u:p@x.rds.amazonaws.com:6543/election?sslmode=verify-full&connect_timeout=5",
+		},
+		{
+			name:   "a user and password in DATABASE_URL are replaced",
+			base:   "postgresql://postgres:postgres@127.0.0.1:5432/voting",
+			secret: awsauth.DatabaseSecret{Username: "app", Password: "pw"},
+			want:   "postgresql://app:pw@127.0.0.1:5432/voting",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := awsauth.MergeDatabaseURL(tt.base, tt.secret)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Errorf("got  %s\nwant %s", got, tt.want)
+			}
+			pc, err := pgx.ParseConfig(got)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pc.User != tt.secret.Username || pc.Password != tt.secret.Password {
+				t.Errorf("pgx reads user %q password %q", pc.User, pc.Password)
+			}
+		})
+	}
+	if _, err := awsauth.MergeDatabaseURL("host=x user=y", awsauth.DatabaseSecret{Username: "u", Password: "p"}); err == nil {
+		t.Error("a key=value DATABASE_URL was accepted; want an error asking for a URL")
+	}
+}
+
+func TestParseDatabaseSecret(t *testing.T) {
+	// The shape RDS writes for a secret attached to an instance: port is a number.
+	s, err := awsauth.ParseDatabaseSecret(`{"username":"voting","password":"pw","engine":"postgres","host":"h","port":5432,"dbname":"voting"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Port != "5432" || s.Host != "h" || s.DBName != "voting" {
+		t.Errorf("parsed %+v", s)
+	}
+	// A managed master-user secret has only the credentials; port may be a string.
+	if s, err := awsauth.ParseDatabaseSecret(`{"username":"u","password":"p","port":"5433"}`); err != nil || s.Port != "5433" {
+		t.Errorf("string port: %+v, %v", s, err)
+	}
+	for _, bad := range []string{`{"username":"u"}`, `not json hunter2`, `{"username":"u","password":"hunter2","port":"x"}`} {
+		_, err := awsauth.ParseDatabaseSecret(bad)
+		if err == nil {
+			t.Errorf("%s: accepted", bad)
+			continue
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("error %q carries the secret text", err)
+		}
+	}
+}
+
+func TestSecretsDatabaseURL(t *testing.T) {
+	sec, _ := json.Marshal(map[string]any{"username": "voting", "password": "pw", "host": "db", "port": 5432})
+	s := &awsauth.Secrets{Client: fakeSecrets{"arn:db": string(sec)}}
+	cfg := config.Config{DatabaseURL: "postgres://localhost/voting?sslmode=require", DatabaseSecretARN: "arn:db"}
+	got, err := s.DatabaseURL(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "postgres://voting:pw@db:5432/voting?sslmode=require"; got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+	cfg.DatabaseSecretARN = "arn:missing"
+	if _, err := s.DatabaseURL(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "arn:missing") {
+		t.Errorf("missing secret: %v", err)
+	}
+}
+
+func TestExportKafkaSecret(t *testing.T) {
+	s := &awsauth.Secrets{Client: fakeSecrets{"arn:scram": `{"username":"voting","password":"scram-pw"}`, "arn:bad": `{}`}}
+	t.Setenv("KAFKA_SASL_USERNAME", "")
+	t.Setenv("KAFKA_SASL_PASSWORD", "")
+	t.Setenv(awsauth.KafkaSecretEnv, "arn:scram")
+	if err := s.ExportKafkaSecret(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
+	cfg, err := config.Load(config.Lambda)
+	if err == nil {
+		t.Fatal("config without KAFKA_BROKERS loaded in the Lambda role")
+	}
+	if cfg.Kafka.SASLUsername != "voting" || cfg.Kafka.SASLPassword != "scram-pw" {
+		t.Errorf("config has user %q password %q", cfg.Kafka.SASLUsername, cfg.Kafka.SASLPassword)
+	}
+	if strings.Contains(err.Error(), "KAFKA_SASL_") {
+		t.Errorf("SCRAM credentials still reported missing: %v", err)
+	}
+
+	t.Setenv("KAFKA_SASL_USERNAME", "")
+	t.Setenv(awsauth.KafkaSecretEnv, "arn:bad")
+	if err := s.ExportKafkaSecret(context.Background()); err == nil {
+		t.Error("a secret without username and password was accepted")
+	}
+}
+
+func TestIAMMechanism(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+	t.Setenv("AWS_SESSION_TOKEN", "token")
+	t.Setenv("AWS_CONFIG_FILE", "/nonexistent")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+	m, err := awsauth.IAMMechanism(context.Background(), "eu-west-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Name() != "AWS_MSK_IAM" {
+		t.Errorf("mechanism %s", m.Name())
+	}
+	_, first, err := m.Authenticate(context.Background(), "b-1.voting.abc123.c2.kafka.eu-west-1.amazonaws.com:9098")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msg map[string]string
+	if err := json.Unmarshal(first, &msg); err != nil {
+		t.Fatalf("challenge %s: %v", first, err)
+	}
+	if !strings.HasPrefix(msg["x-amz-credential"], "AKIDEXAMPLE/") || !strings.Contains(msg["x-amz-credential"], "/eu-west-1/kafka-cluster/") {
+		t.Errorf("x-amz-credential %q", msg["x-amz-credential"])
+	}
+	if msg["x-amz-security-token"] != "token" || msg["action"] != "kafka-cluster:Connect" {
+		t.Errorf("challenge %v", msg)
+	}
+	if strings.Contains(string(first), "wJalrXUtnFEMI") {
+		t.Error("the challenge carries the secret key")
+	}
+}
