@@ -92,7 +92,7 @@ func buildCharts(s Snapshot, o Options, rk []ranked) ([]chartView, error) {
 	list := []built{
 		{ChartVotesBar, "Votes per candidate", 360, false, votesBar(rk)},
 		{ChartVotesDonut, "Share of votes", 360, false, votesDonut(rk)},
-		{ChartStateTurnout, "Turnout by state", 380, true, turnoutBar(ChartStateTurnout, sortedTurnout(s.States, nil), true)},
+		{ChartStateTurnout, "Turnout by state (%)", 380, true, turnoutBar(ChartStateTurnout, sortedTurnout(s.States, nil), true)},
 		{ChartTimeline, "Votes over time (cumulative)", 380, true, timeline(s, o, rk)},
 		{ChartGenderTurnout, "Turnout by gender", 300, false, turnoutBar(ChartGenderTurnout, sortedTurnout(s.Genders, nil), false)},
 		{ChartAgeTurnout, "Turnout by age band", 300, false, turnoutBar(ChartAgeTurnout, sortedTurnout(s.AgeBands, election.AgeBands), false)},
