@@ -1,0 +1,242 @@
+// Package events_test keeps the sample events in this directory correct and
+// invokes every function with them.
+//
+// The sample events (register.json, ballot.json, tally.json, dashboard.json)
+// are what `sam local invoke -e` and `go run ./local invoke -e` take. They
+// describe one small election: register.json registers 10 voters of seed 42;
+// ballot.json delivers the first three of them on voters_topic as an MSK
+// event; tally.json delivers their votes (byte for byte what the ballot
+// function casts for ballot.json), a fourth voter's vote carrying only the
+// fields the tally needs, and one malformed record; dashboard.json delivers the
+// totals the tally publishes for tally.json.
+//
+// They are generated from the same generator and ballot code the functions
+// run. After a change to either, regenerate them with
+//
+//	go test ./events -run TestSampleEvents -update
+package events_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/votingpipe/voting/shared/ballot"
+	"github.com/votingpipe/voting/shared/config"
+	"github.com/votingpipe/voting/shared/election"
+	"github.com/votingpipe/voting/shared/generator"
+	"github.com/votingpipe/voting/shared/kafkaevent"
+	"github.com/votingpipe/voting/shared/register"
+	"github.com/votingpipe/voting/shared/store"
+)
+
+var update = flag.Bool("update", false, "rewrite the sample events and golden responses")
+
+// The election the samples describe.
+const (
+	sampleSeed   = 42
+	sampleVoters = 10
+)
+
+// meta is the MSK cluster the sample events claim to come from.
+var meta = kafkaevent.Meta{
+	Source: kafkaevent.SourceMSK,
+	ARN:    "arn:aws:kafka:us-east-1:123456789012:cluster/voting/5a3c1d2e-7b8f-4e6a-9c0d-1f2e3a4b5c6d-2",
+	BootstrapServers: "b-1.voting.abc123.c2.kafka.us-east-1.amazonaws.com:9098," +
+		"b-2.voting.abc123.c2.kafka.us-east-1.amazonaws.com:9098",
+}
+
+// voteTime is when the first sample voter record was produced.
+var voteTime = time.Date(2026, time.November, 3, 14, 30, 0, 0, time.UTC)
+
+// sheet is the ballot sheet register.json produces: generated candidates,
+// equal weights, in the order the ballot function reads them from the
+// candidates table (by candidate_id).
+func sheet() *ballot.Sheet {
+	req := register.Request{Voters: sampleVoters}
+	if err := req.Normalize(); err != nil {
+		panic(err)
+	}
+	s := &ballot.Sheet{Seed: *req.Seed}
+	cands := register.Candidates(req)
+	slices.SortFunc(cands, func(a, b generator.CandidateSpec) int { return strings.Compare(a.CandidateID, b.CandidateID) })
+	for _, c := range cands {
+		s.Candidates = append(s.Candidates, c.Candidate)
+		s.Weights = append(s.Weights, c.Weight)
+	}
+	return s
+}
+
+// voterRecords are ballot.json's records: voters 0-2 on voters_topic-0.
+func voterRecords(topics config.Topics) []*kgo.Record {
+	var recs []*kgo.Record
+	for i := range 3 {
+		v := generator.Voter(sampleSeed, i)
+		val, err := json.Marshal(v)
+		if err != nil {
+			panic(err)
+		}
+		recs = append(recs, &kgo.Record{
+			Topic: topics.Voters, Partition: 0, Offset: int64(i), Key: []byte(v.VoterID), Value: val,
+			Timestamp: voteTime.Add(time.Duration(i) * 1500 * time.Millisecond),
+		})
+	}
+	return recs
+}
+
+// voteRecords are tally.json's records: the votes ballot casts for
+// ballot.json on votes_topic-0, and on votes_topic-1 a minimal vote of voter
+// 3 followed by a malformed record.
+func voteRecords(topics config.Topics) []*kgo.Record {
+	s := sheet()
+	var recs []*kgo.Record
+	for i, vr := range voterRecords(topics) {
+		var v election.Voter
+		if err := json.Unmarshal(vr.Value, &v); err != nil {
+			panic(err)
+		}
+		val, err := json.Marshal(s.Cast(v, vr.Timestamp))
+		if err != nil {
+			panic(err)
+		}
+		recs = append(recs, &kgo.Record{
+			Topic: topics.Votes, Partition: 0, Offset: int64(i), Key: []byte(v.VoterID), Value: val,
+			Timestamp: vr.Timestamp.Add(40 * time.Millisecond),
+		})
+	}
+	v3 := generator.Voter(sampleSeed, 3)
+	c3 := s.Cast(v3, voteTime.Add(5*time.Second)).Candidate
+	minimal := fmt.Sprintf(`{"voter_id":%q,"candidate_id":%q,"voting_time":%q,"vote":1}`,
+		v3.VoterID, c3.CandidateID, voteTime.Add(5*time.Second).Format(time.RFC3339Nano))
+	v4 := generator.Voter(sampleSeed, 4)
+	malformed := fmt.Sprintf(`{"voter_id":%q,"candidate_id":`, v4.VoterID) // cut short
+	recs = append(recs,
+		&kgo.Record{Topic: topics.Votes, Partition: 1, Offset: 0, Key: []byte(v3.VoterID), Value: []byte(minimal),
+			Timestamp: voteTime.Add(5*time.Second + 40*time.Millisecond)},
+		&kgo.Record{Topic: topics.Votes, Partition: 1, Offset: 1, Key: []byte(v4.VoterID), Value: []byte(malformed),
+			Timestamp: voteTime.Add(6*time.Second + 40*time.Millisecond)},
+	)
+	return recs
+}
+
+// countedVoters are the voters tally.json counts.
+var countedVoters = []int{0, 1, 2, 3}
+
+// totalsRecords are dashboard.json's records: the candidate and state totals
+// the tally publishes after tally.json (keyed by candidate and state).
+func totalsRecords(topics config.Topics) []*kgo.Record {
+	s := sheet()
+	at := voteTime.Add(7 * time.Second)
+	votes := map[string]int64{}
+	byState := map[string]int64{}
+	registered := map[string]int64{}
+	for i := range sampleVoters {
+		registered[generator.Voter(sampleSeed, i).Address.State]++
+	}
+	for _, i := range countedVoters {
+		v := generator.Voter(sampleSeed, i)
+		votes[s.Cast(v, at).CandidateID]++
+		byState[v.Address.State]++
+	}
+	var recs []*kgo.Record
+	for _, c := range s.Candidates {
+		if votes[c.CandidateID] == 0 {
+			continue // the tally publishes only the totals that changed
+		}
+		val, err := json.Marshal(store.CandidateTotal{
+			CandidateID: c.CandidateID, CandidateName: c.CandidateName, PartyAffiliation: c.PartyAffiliation,
+			PhotoURL: c.PhotoURL, TotalVotes: votes[c.CandidateID], UpdatedAt: at,
+		})
+		if err != nil {
+			panic(err)
+		}
+		recs = append(recs, &kgo.Record{Topic: topics.CandidateTotals, Key: []byte(c.CandidateID), Value: val, Timestamp: at})
+	}
+	states := make([]string, 0, len(byState))
+	for st := range byState {
+		states = append(states, st)
+	}
+	slices.Sort(states)
+	for _, st := range states {
+		val, err := json.Marshal(store.StateTotal{State: st, TotalVotes: byState[st], Registered: registered[st], UpdatedAt: at})
+		if err != nil {
+			panic(err)
+		}
+		recs = append(recs, &kgo.Record{Topic: topics.TurnoutTotals, Key: []byte(st), Value: val, Timestamp: at})
+	}
+	// Offsets per partition, as a broker would assign them; two partitions per topic.
+	next := map[string]int64{}
+	for i, r := range recs {
+		r.Partition = int32(i % 2)
+		k := kafkaevent.PartitionKey(r.Topic, r.Partition)
+		r.Offset = next[k]
+		next[k]++
+	}
+	return recs
+}
+
+// samples returns the sample events by file name.
+func samples() map[string][]byte {
+	topics := defaultTopics()
+	out := map[string][]byte{
+		"register.json": mustJSON(struct {
+			Voters     int `json:"voters"`
+			Candidates int `json:"candidates"`
+			Seed       int `json:"seed"`
+		}{sampleVoters, 3, sampleSeed}),
+		"ballot.json":    mustJSON(kafkaevent.Event(meta, voterRecords(topics))),
+		"tally.json":     mustJSON(kafkaevent.Event(meta, voteRecords(topics))),
+		"dashboard.json": mustJSON(kafkaevent.Event(meta, totalsRecords(topics))),
+	}
+	return out
+}
+
+func defaultTopics() config.Topics {
+	cfg, err := config.LoadFrom(map[string]string{}, config.Local)
+	if err != nil {
+		panic(err)
+	}
+	return cfg.Topics
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		panic(err)
+	}
+	return append(b, '\n')
+}
+
+// TestSampleEvents checks that the checked-in events are the ones the
+// generator and ballot code produce today (-update rewrites them).
+func TestSampleEvents(t *testing.T) {
+	for name, want := range samples() {
+		if *update {
+			if err := os.WriteFile(name, want, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		got, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("events/%s is stale; regenerate with: go test ./events -run TestSampleEvents -update", name)
+		}
+	}
+	names, _ := filepath.Glob("*.json")
+	slices.Sort(names)
+	if want := []string{"ballot.json", "dashboard.json", "register.json", "tally.json"}; !slices.Equal(names, want) {
+		t.Errorf("events/ holds %v, want %v", names, want)
+	}
+}
