@@ -74,6 +74,7 @@ func (t *KafkaTrigger) Run(ctx context.Context) error {
 	if t.CommitInterval <= 0 {
 		t.CommitInterval = 500 * time.Millisecond
 	}
+	t.CommitInterval = max(t.CommitInterval, 100*time.Millisecond) // franz-go's minimum
 	t.workers = map[tp]*worker{}
 	d := &deliverer{name: t.Function, invoker: t.Invoker, meta: t.Meta, backoff: t.Backoff, stats: t.Stats, log: t.Log}
 
