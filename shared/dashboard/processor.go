@@ -31,7 +31,8 @@ type Result struct {
 	// TakenAt is the snapshot's time; Counted its votes counted.
 	TakenAt time.Time
 	Counted int64
-	// Files and Bytes are what was published.
+	// Files and Bytes are the rendered page's file count and total size
+	// (publishers skip unchanged static files, so fewer bytes may be sent).
 	Files int
 	Bytes int
 	// Read, Render and Publish are how long each step took.

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"html/template"
 	"time"
+
+	"github.com/votingpipe/voting/shared/dashboard/snapshot"
 )
 
 // The files of a rendered page.
@@ -26,7 +28,7 @@ const (
 const (
 	DefaultTitle             = "Live election results"
 	DefaultRefreshSeconds    = 5
-	DefaultMaxTimelinePoints = 500
+	DefaultMaxTimelinePoints = snapshot.DefaultMaxPoints
 )
 
 // Options shape a rendered page.

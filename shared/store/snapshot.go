@@ -8,20 +8,20 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/votingpipe/voting/shared/dashboard"
+	"github.com/votingpipe/voting/shared/dashboard/snapshot"
 )
 
-var _ dashboard.Source = (*Store)(nil)
-
 // Snapshot reads what the dashboard shows, in one read-only REPEATABLE READ
-// transaction, so every number on the page is of the same instant. It reads
+// transaction, so every number on the page is of the same instant. It
+// implements dashboard.Source (dashboard.Snapshot is an alias of
+// snapshot.Snapshot, so the store need not link the renderer). It reads
 // the tally views, the election row and rejected_votes' counts; it never
 // scans voters or votes. The votes-over-time series is bucketed in SQL to at
-// most dashboard.DefaultMaxTimelinePoints instants.
-func (s *Store) Snapshot(ctx context.Context) (dashboard.Snapshot, error) {
-	var snap dashboard.Snapshot
+// most snapshot.DefaultMaxPoints instants.
+func (s *Store) Snapshot(ctx context.Context) (snapshot.Snapshot, error) {
+	var snap snapshot.Snapshot
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		snap = dashboard.Snapshot{Rejected: map[string]int64{}}
+		snap = snapshot.Snapshot{Rejected: map[string]int64{}}
 		var lo, hi *time.Time
 		b := &pgx.Batch{}
 		// now() is the transaction's start: the instant the snapshot shows.
@@ -35,8 +35,8 @@ func (s *Store) Snapshot(ctx context.Context) (dashboard.Snapshot, error) {
 				FROM candidate_results ORDER BY candidate_id`).
 			Query(func(rows pgx.Rows) error {
 				var err error
-				snap.Candidates, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (dashboard.Candidate, error) {
-					var c dashboard.Candidate
+				snap.Candidates, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (snapshot.Candidate, error) {
+					var c snapshot.Candidate
 					err := r.Scan(&c.ID, &c.Name, &c.Party, &c.PhotoURL, &c.Votes)
 					return c, err
 				})
@@ -44,7 +44,7 @@ func (s *Store) Snapshot(ctx context.Context) (dashboard.Snapshot, error) {
 			})
 		for _, q := range []struct {
 			sql string
-			dst *[]dashboard.Turnout
+			dst *[]snapshot.Turnout
 		}{
 			{`SELECT state, total_votes, registered FROM turnout_by_state ORDER BY 1`, &snap.States},
 			{`SELECT gender, total_votes, registered FROM turnout_by_gender ORDER BY 1`, &snap.Genders},
@@ -52,8 +52,8 @@ func (s *Store) Snapshot(ctx context.Context) (dashboard.Snapshot, error) {
 		} {
 			b.Queue(q.sql).Query(func(rows pgx.Rows) error {
 				var err error
-				*q.dst, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (dashboard.Turnout, error) {
-					var t dashboard.Turnout
+				*q.dst, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (snapshot.Turnout, error) {
+					var t snapshot.Turnout
 					err := r.Scan(&t.Key, &t.Votes, &t.Registered)
 					return t, err
 				})
@@ -79,12 +79,12 @@ func (s *Store) Snapshot(ctx context.Context) (dashboard.Snapshot, error) {
 			return nil
 		}
 		snap.NewestVote = *hi
-		tl, err := timeline(ctx, tx, *lo, *hi, dashboard.DefaultMaxTimelinePoints, snap.Candidates)
+		tl, err := timeline(ctx, tx, *lo, *hi, snapshot.DefaultMaxPoints, snap.Candidates)
 		snap.Timeline = tl
 		return err
 	})
 	if err != nil {
-		return dashboard.Snapshot{}, fmt.Errorf("dashboard snapshot: %w", err)
+		return snapshot.Snapshot{}, fmt.Errorf("dashboard snapshot: %w", err)
 	}
 	return snap, nil
 }
@@ -93,7 +93,7 @@ func (s *Store) Snapshot(ctx context.Context) (dashboard.Snapshot, error) {
 // seconds between lo and hi, and accumulates them per candidate. Each
 // bucket is labelled with its last second (the last bucket with hi), so a
 // point says "votes with a voting time up to this second".
-func timeline(ctx context.Context, tx pgx.Tx, lo, hi time.Time, max int, cands []dashboard.Candidate) (dashboard.Timeline, error) {
+func timeline(ctx context.Context, tx pgx.Tx, lo, hi time.Time, max int, cands []snapshot.Candidate) (snapshot.Timeline, error) {
 	span := int64(hi.Sub(lo)/time.Second) + 1
 	width := int64(math.Ceil(float64(span) / float64(max)))
 	if width < 1 {
@@ -103,14 +103,14 @@ func timeline(ctx context.Context, tx pgx.Tx, lo, hi time.Time, max int, cands [
 		SELECT candidate_id, floor(extract(epoch FROM second - $1::timestamptz) / $2)::bigint AS bucket, sum(votes)::bigint
 		FROM votes_timeline GROUP BY 1, 2 ORDER BY 2`, lo, width)
 	if err != nil {
-		return dashboard.Timeline{}, err
+		return snapshot.Timeline{}, err
 	}
 	buckets := int((span + width - 1) / width)
 	index := make(map[string]int, len(cands))
-	tl := dashboard.Timeline{Times: make([]time.Time, buckets), Series: make([]dashboard.TimelineSeries, len(cands))}
+	tl := snapshot.Timeline{Times: make([]time.Time, buckets), Series: make([]snapshot.TimelineSeries, len(cands))}
 	for i, c := range cands {
 		index[c.ID] = i
-		tl.Series[i] = dashboard.TimelineSeries{CandidateID: c.ID, Cumulative: make([]int64, buckets)}
+		tl.Series[i] = snapshot.TimelineSeries{CandidateID: c.ID, Cumulative: make([]int64, buckets)}
 	}
 	var id string
 	var bucket, n int64
@@ -125,7 +125,7 @@ func timeline(ctx context.Context, tx pgx.Tx, lo, hi time.Time, max int, cands [
 		return nil
 	})
 	if err != nil {
-		return dashboard.Timeline{}, err
+		return snapshot.Timeline{}, err
 	}
 	for k := range buckets {
 		end := lo.Add(time.Duration(int64(k+1)*width-1) * time.Second)

@@ -17,6 +17,8 @@ import (
 
 const votesTopic = "votes_topic"
 
+var _ dashboard.Source = (*store.Store)(nil)
+
 // snapshotElection registers an election of nVoters voters and candidates
 // (the first with a hostile name) through the real store functions.
 func snapshotElection(t *testing.T, nVoters int) (*store.Store, []election.Voter, []election.Candidate) {
