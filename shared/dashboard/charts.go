@@ -205,10 +205,24 @@ func timeline(s Snapshot, o Options, rk []ranked) *charts.Line {
 	for i, t := range tl.Times {
 		ms[i] = t.UnixMilli()
 	}
+	// Each line starts from zero one step before the first instant (no vote
+	// precedes the first bucket), so even a timeline of one instant draws.
+	var start int64
+	if len(ms) > 0 {
+		step := int64(1000)
+		if len(ms) > 1 {
+			step = ms[1] - ms[0]
+		}
+		start = ms[0] - step
+	}
+	symbols := len(ms) <= 30
 	// Series in ranking order, so the legend reads like the table.
 	for _, c := range rk {
 		ser := byID[c.ID]
-		data := make([]opts.LineData, 0, len(ms))
+		data := make([]opts.LineData, 0, len(ms)+1)
+		if len(ms) > 0 {
+			data = append(data, opts.LineData{Value: [2]int64{start, 0}})
+		}
 		for i, t := range ms {
 			var n int64
 			if i < len(ser.Cumulative) {
@@ -217,7 +231,7 @@ func timeline(s Snapshot, o Options, rk []ranked) *charts.Line {
 			data = append(data, opts.LineData{Value: [2]int64{t, n}})
 		}
 		line.AddSeries(c.Name, data,
-			charts.WithLineChartOpts(opts.LineChart{ShowSymbol: opts.Bool(false), Step: "end"}),
+			charts.WithLineChartOpts(opts.LineChart{ShowSymbol: opts.Bool(symbols)}),
 			charts.WithItemStyleOpts(opts.ItemStyle{Color: c.color}),
 			charts.WithLineStyleOpts(opts.LineStyle{Width: 2}))
 	}

@@ -315,8 +315,12 @@ func TestTimelineIsCumulativeAndDownsampled(t *testing.T) {
 		}
 		for _, sr := range series {
 			pts := sr.(map[string]any)["data"].([]any)
-			if len(pts) > 400 {
-				t.Errorf("%d points, want at most 400", len(pts))
+			// At most 400 instants, plus the zero the line starts from.
+			if len(pts) > 401 {
+				t.Errorf("%d points, want at most 401", len(pts))
+			}
+			if first := pts[0].(map[string]any)["value"].([]any)[1].(float64); first != 0 {
+				t.Errorf("the line starts at %v, want 0", first)
 			}
 			prev := -1.0
 			for _, p := range pts {

@@ -26,11 +26,20 @@ func (s *Store) Snapshot(ctx context.Context) (snapshot.Snapshot, error) {
 		b := &pgx.Batch{}
 		// now() is the transaction's start: the instant the snapshot shows.
 		b.Queue(`SELECT now(), coalesce((SELECT name FROM election), ''),
-				coalesce((SELECT copied FROM election), (SELECT sum(registered) FROM registered_by_state), 0)::bigint,
-				(SELECT min(second) FROM votes_timeline), (SELECT max(second) FROM votes_timeline)`).
+				coalesce((SELECT copied FROM election), (SELECT sum(registered) FROM registered_by_state), 0)::bigint`).
 			QueryRow(func(r pgx.Row) error {
-				return r.Scan(&snap.TakenAt, &snap.Election, &snap.Registered, &lo, &hi)
+				return r.Scan(&snap.TakenAt, &snap.Election, &snap.Registered)
 			})
+		// The voting time range, by two index lookups per tally shard and
+		// candidate rather than min/max over votes_timeline, which groups
+		// every second of every shard (250 ms against 3 ms for a three-hour
+		// election).
+		b.Queue(`SELECT min(f.second), max(l.second) FROM tally_candidate k
+				CROSS JOIN LATERAL (SELECT second FROM tally_timeline t
+					WHERE t.shard = k.shard AND t.candidate_id = k.candidate_id ORDER BY second LIMIT 1) f
+				CROSS JOIN LATERAL (SELECT second FROM tally_timeline t
+					WHERE t.shard = k.shard AND t.candidate_id = k.candidate_id ORDER BY second DESC LIMIT 1) l`).
+			QueryRow(func(r pgx.Row) error { return r.Scan(&lo, &hi) })
 		b.Queue(`SELECT candidate_id, candidate_name, party_affiliation, photo_url, total_votes
 				FROM candidate_results ORDER BY candidate_id`).
 			Query(func(rows pgx.Rows) error {
@@ -89,10 +98,14 @@ func (s *Store) Snapshot(ctx context.Context) (snapshot.Snapshot, error) {
 	return snap, nil
 }
 
-// timeline reads votes_timeline in at most max equal buckets of whole
-// seconds between lo and hi, and accumulates them per candidate. Each
+// timeline sums the per-second tallies into at most max equal buckets of
+// whole seconds between lo and hi, and accumulates them per candidate. Each
 // bucket is labelled with its last second (the last bucket with hi), so a
 // point says "votes with a voting time up to this second".
+//
+// It reads the shards (tally_timeline) rather than votes_timeline: summing
+// shards and seconds into buckets in one aggregation is the same sum at half
+// the cost of first grouping every second in the view.
 func timeline(ctx context.Context, tx pgx.Tx, lo, hi time.Time, max int, cands []snapshot.Candidate) (snapshot.Timeline, error) {
 	span := int64(hi.Sub(lo)/time.Second) + 1
 	width := int64(math.Ceil(float64(span) / float64(max)))
@@ -100,8 +113,8 @@ func timeline(ctx context.Context, tx pgx.Tx, lo, hi time.Time, max int, cands [
 		width = 1
 	}
 	rows, err := tx.Query(ctx, `
-		SELECT candidate_id, floor(extract(epoch FROM second - $1::timestamptz) / $2)::bigint AS bucket, sum(votes)::bigint
-		FROM votes_timeline GROUP BY 1, 2 ORDER BY 2`, lo, width)
+		SELECT candidate_id, date_bin(make_interval(secs => $2), second, $1::timestamptz) AS bucket, sum(votes)::bigint
+		FROM tally_timeline GROUP BY 1, 2`, lo, float64(width))
 	if err != nil {
 		return snapshot.Timeline{}, err
 	}
@@ -113,8 +126,10 @@ func timeline(ctx context.Context, tx pgx.Tx, lo, hi time.Time, max int, cands [
 		tl.Series[i] = snapshot.TimelineSeries{CandidateID: c.ID, Cumulative: make([]int64, buckets)}
 	}
 	var id string
-	var bucket, n int64
-	_, err = pgx.ForEachRow(rows, []any{&id, &bucket, &n}, func() error {
+	var start time.Time
+	var n int64
+	_, err = pgx.ForEachRow(rows, []any{&id, &start, &n}, func() error {
+		bucket := int64(start.Sub(lo) / time.Second / time.Duration(width))
 		i, ok := index[id]
 		if !ok || bucket < 0 || bucket >= int64(buckets) {
 			// A candidate or second outside the snapshot's read cannot

@@ -74,7 +74,8 @@ type Turnout struct {
 }
 
 // Timeline is cumulative votes per candidate over voting time, sampled at
-// shared instants.
+// shared instants. No vote precedes the first instant's bucket, so the
+// dashboard draws each line from zero just before it.
 type Timeline struct {
 	// Times are ascending sample instants (the end of each bucket).
 	Times []time.Time
