@@ -1,0 +1,497 @@
+// Package functions_test runs the built Lambda bootstraps under the real
+// Lambda runtime interface emulator (aws-lambda-rie, pinned by the tool line
+// in go.mod; no Docker), against a fresh Postgres database and an embedded
+// Kafka broker, and invokes them over HTTP with the sample events in events/.
+//
+// The bootstraps are built once per test binary exactly as `make build` builds
+// them (CGO_ENABLED=0, -tags lambda.norpc, -trimpath), for the host's
+// architecture so they run here.
+package functions_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/votingpipe/voting/shared/broker"
+	"github.com/votingpipe/voting/shared/config"
+	"github.com/votingpipe/voting/shared/pgtest"
+	"github.com/votingpipe/voting/shared/pipeline"
+)
+
+// built are the bootstraps and the emulator, built once per test binary.
+var built struct {
+	once sync.Once
+	dir  string // dir/<function>/bootstrap
+	rie  string
+	took time.Duration
+	err  error
+}
+
+func goTool() string {
+	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); fileExists(p) {
+		return p
+	}
+	return "go"
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir()
+}
+
+// TestMain removes the built binaries after the tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
+}
+
+// build compiles the four bootstraps (one go build, packages in parallel)
+// and the emulator.
+func build(t *testing.T) (dir, rie string) {
+	t.Helper()
+	built.once.Do(func() {
+		start := time.Now()
+		dir, err := os.MkdirTemp("", "voting-bootstraps-")
+		if err != nil {
+			built.err = err
+			return
+		}
+		built.dir = dir
+		out := filepath.Join(dir, "out") + string(filepath.Separator)
+		args := []string{"build", "-tags", "lambda.norpc", "-trimpath", "-ldflags", "-s -w", "-o", out}
+		for _, fn := range pipeline.Functions {
+			args = append(args, "./functions/"+fn)
+		}
+		cmd := exec.Command(goTool(), args...)
+		cmd.Dir = ".."
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			built.err = fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, b)
+			return
+		}
+		for _, fn := range pipeline.Functions {
+			if err := os.MkdirAll(filepath.Join(dir, fn), 0o755); err != nil {
+				built.err = err
+				return
+			}
+			if err := os.Rename(filepath.Join(dir, "out", fn), filepath.Join(dir, fn, "bootstrap")); err != nil {
+				built.err = err
+				return
+			}
+		}
+		built.rie = filepath.Join(dir, "aws-lambda-rie")
+		cmd = exec.Command(goTool(), "build", "-o", built.rie, "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie")
+		cmd.Dir = ".."
+		if b, err := cmd.CombinedOutput(); err != nil {
+			built.err = fmt.Errorf("build aws-lambda-rie (the go.mod tool): %v\n%s", err, b)
+			return
+		}
+		built.took = time.Since(start)
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
+	}
+	return built.dir, built.rie
+}
+
+// logBuffer collects a process's output for assertions.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// emulator is one function's bootstrap running under aws-lambda-rie.
+type emulator struct {
+	function string
+	url      string
+	logs     *logBuffer
+	cmd      *exec.Cmd
+	done     chan struct{}
+}
+
+// startEmulator runs function's bootstrap under the emulator with exactly
+// env (plus PATH) as its environment, on free loopback ports.
+func startEmulator(t *testing.T, function string, env map[string]string) *emulator {
+	t.Helper()
+	dir, rie := build(t)
+	apiPort, err := broker.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	riePort, err := broker.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(riePort))
+	e := &emulator{function: function, url: "http://" + addr + "/2015-03-31/functions/function/invocations",
+		logs: &logBuffer{}, done: make(chan struct{})}
+	cmd := exec.Command(rie,
+		"--log-level", "info",
+		"--runtime-interface-emulator-address", addr,
+		"--runtime-api-address", net.JoinHostPort("127.0.0.1", strconv.Itoa(apiPort)),
+		"./bootstrap")
+	cmd.Dir = filepath.Join(dir, function)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "AWS_REGION=us-east-1"}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.Stdout, cmd.Stderr = e.logs, e.logs
+	// Own process group: cleanup stops the emulator and the bootstrap it runs.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	e.cmd = cmd
+	go func() { cmd.Wait(); close(e.done) }() //nolint:errcheck // exit status is irrelevant after stop
+	t.Cleanup(e.stop)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			break
+		}
+		select {
+		case <-e.done:
+			t.Fatalf("%s: emulator exited at start:\n%s", function, e.logs)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: emulator not listening on %s:\n%s", function, addr, e.logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return e
+}
+
+func (e *emulator) stop() {
+	pgid := -e.cmd.Process.Pid
+	syscall.Kill(pgid, syscall.SIGTERM) //nolint:errcheck
+	select {
+	case <-e.done:
+	case <-time.After(5 * time.Second):
+		syscall.Kill(pgid, syscall.SIGKILL) //nolint:errcheck
+		<-e.done
+	}
+	// The bootstrap may outlive the emulator by a moment; make sure it is gone.
+	syscall.Kill(pgid, syscall.SIGKILL) //nolint:errcheck
+}
+
+// invoke posts payload and returns the response body. The emulator answers
+// 200 for handler errors too, with an errorType body.
+func (e *emulator) invoke(t *testing.T, payload []byte) []byte {
+	t.Helper()
+	status, body := e.post(t, payload)
+	if status != http.StatusOK {
+		t.Errorf("%s: HTTP %d: %s\n%s", e.function, status, body, e.logs)
+	}
+	return body
+}
+
+// post posts payload and returns the HTTP status and body.
+func (e *emulator) post(t *testing.T, payload []byte) (int, []byte) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url, bytes.NewReader(payload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s: invoke: %v\n%s", e.function, err, e.logs)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, body
+}
+
+func (e *emulator) invokeFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e.invoke(t, b)
+}
+
+// initReport is the emulator's log line ending the init phase. (Its REPORT
+// line also has an "Init Duration", but the emulator fills that with the
+// duration of a phase that is empty for a warm sandbox, ~0.05 ms; the init
+// phase itself, which starts the bootstrap and runs main up to
+// lambda.Start, is the INIT REPORT.)
+var initReport = regexp.MustCompile(`INIT RTDONE\(status: success\)[^\n]*\n[^\n]*INIT REPORT\(durationMs: ([0-9.]+)\)`)
+
+// initDuration returns the cold start (init phase) of the first invocation,
+// waiting briefly for the log line.
+func (e *emulator) initDuration(t *testing.T) float64 {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if m := initReport.FindStringSubmatch(e.logs.String()); m != nil {
+			f, err := strconv.ParseFloat(m[1], 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return f
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: no INIT REPORT line:\n%s", e.function, e.logs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// lambdaError is the body the emulator returns for a failed invocation.
+type lambdaError struct {
+	ErrorType    string `json:"errorType"`
+	ErrorMessage string `json:"errorMessage"`
+}
+
+func asLambdaError(body []byte) (lambdaError, bool) {
+	var le lambdaError
+	if json.Unmarshal(body, &le) != nil || le.ErrorType == "" {
+		return le, false
+	}
+	return le, true
+}
+
+// golden compares a response with the handler golden file of events/testdata,
+// so the emulator is held to exactly what the in-process invocation returns.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	want, err := os.ReadFile(filepath.Join("..", "events", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g, w any
+	if err := json.Unmarshal(got, &g); err != nil {
+		t.Fatalf("%s: response is not JSON: %s", name, got)
+	}
+	if err := json.Unmarshal(want, &w); err != nil {
+		t.Fatal(err)
+	}
+	gb, _ := json.Marshal(g)
+	wb, _ := json.Marshal(w)
+	if !bytes.Equal(gb, wb) {
+		t.Errorf("response differs from events/testdata/%s:\n got %s\nwant %s", name, gb, wb)
+	}
+}
+
+func normalizeSeconds(t *testing.T, b []byte) []byte {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("%s: %v", b, err)
+	}
+	m["seconds"] = 0
+	out, _ := json.Marshal(m)
+	return out
+}
+
+type world struct {
+	env map[string]string
+	db  *pgx.Conn
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	cfg, err := config.LoadFrom(map[string]string{}, config.Local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kf, err := broker.StartEmbedded(broker.EmbeddedOptions{Topics: broker.Topics(cfg.Topics, 6)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(kf.Close)
+	dsn := pgtest.New(t)
+	db, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close(context.Background()) })
+	return &world{db: db, env: map[string]string{
+		"DATABASE_URL":  dsn,
+		"KAFKA_BROKERS": strings.Join(kf.Addrs(), ","),
+		"DASHBOARD_DIR": t.TempDir(),
+		"LOG_FORMAT":    "json",
+	}}
+}
+
+func (w *world) count(t *testing.T, sql string) int64 {
+	t.Helper()
+	var n int64
+	if err := w.db.QueryRow(context.Background(), sql).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return n
+}
+
+// TestBootstrapsUnderEmulator invokes each built bootstrap with its sample
+// event, in pipeline order, and checks responses, rows and cold starts.
+func TestBootstrapsUnderEmulator(t *testing.T) {
+	w := newWorld(t)
+	initMs := map[string]float64{}
+	defer func() {
+		var parts []string
+		for _, fn := range pipeline.Functions {
+			if ms, ok := initMs[fn]; ok {
+				parts = append(parts, fmt.Sprintf("%s %.1f ms", fn, ms))
+			}
+		}
+		t.Logf("cold start (Init Duration under aws-lambda-rie, %s/%s): %s; build took %s",
+			runtime.GOOS, runtime.GOARCH, strings.Join(parts, ", "), built.took.Round(time.Second))
+	}()
+
+	t.Run("register", func(t *testing.T) {
+		e := startEmulator(t, pipeline.Register, w.env)
+		golden(t, "register.response.json", normalizeSeconds(t, e.invokeFile(t, "../events/register.json")))
+		initMs[pipeline.Register] = e.initDuration(t)
+		if n := w.count(t, "SELECT count(*) FROM voters"); n != 10 {
+			t.Errorf("%d voters, want 10", n)
+		}
+		// A bad request is a Lambda error response, and the process lives on.
+		body := e.invoke(t, []byte(`{"voters": 0}`))
+		le, ok := asLambdaError(body)
+		if !ok || !strings.Contains(le.ErrorMessage, "invalid register request") {
+			t.Errorf("register {voters: 0}: %s", body)
+		}
+		again := e.invokeFile(t, "../events/register.json")
+		if !bytes.Contains(again, []byte(`"already_registered":true`)) {
+			t.Errorf("register after an error: %s\n%s", again, e.logs)
+		}
+	})
+
+	t.Run("ballot", func(t *testing.T) {
+		e := startEmulator(t, pipeline.Ballot, w.env)
+		golden(t, "ballot.response.json", e.invokeFile(t, "../events/ballot.json"))
+		initMs[pipeline.Ballot] = e.initDuration(t)
+	})
+
+	t.Run("tally", func(t *testing.T) {
+		e := startEmulator(t, pipeline.Tally, w.env)
+		golden(t, "tally.response.json", e.invokeFile(t, "../events/tally.json"))
+		initMs[pipeline.Tally] = e.initDuration(t)
+		if n := w.count(t, "SELECT count(*) FROM votes"); n != 4 {
+			t.Errorf("%d votes, want 4", n)
+		}
+		if n := w.count(t, "SELECT count(*) FROM rejected_votes WHERE reason = 'malformed'"); n != 1 {
+			t.Errorf("%d malformed rejections, want 1", n)
+		}
+		// An event that is not a Kafka event fails the invocation, not the process.
+		body := e.invoke(t, []byte(`{"records": "not a map"}`))
+		if le, ok := asLambdaError(body); !ok {
+			t.Errorf("malformed event: %s", body)
+		} else {
+			t.Logf("malformed event: errorType %s: %s", le.ErrorType, le.ErrorMessage)
+		}
+		golden(t, "tally.redelivered.response.json", e.invokeFile(t, "../events/tally.json"))
+	})
+
+	t.Run("dashboard", func(t *testing.T) {
+		e := startEmulator(t, pipeline.Dashboard, w.env)
+		payload, err := os.ReadFile("../events/dashboard.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		status, body := e.post(t, payload)
+		if strings.Contains(e.logs.String(), "not built yet") {
+			t.Skip("dashboard function not available yet")
+		}
+		if status != http.StatusOK {
+			t.Fatalf("HTTP %d: %s\n%s", status, body, e.logs)
+		}
+		golden(t, "dashboard.response.json", body)
+		initMs[pipeline.Dashboard] = e.initDuration(t)
+		if !fileExists(filepath.Join(w.env["DASHBOARD_DIR"], "index.html")) {
+			t.Errorf("no index.html in DASHBOARD_DIR")
+		}
+	})
+}
+
+// TestBootstrapInitFailure: a function whose configuration is invalid fails
+// its init (Runtime.ExitError, as Lambda reports it), the invocation fails,
+// the logs name every problem, and the emulator itself stays up: the next
+// invocation gets the same answer.
+func TestBootstrapInitFailure(t *testing.T) {
+	e := startEmulator(t, pipeline.Tally, map[string]string{
+		"DATABASE_URL":         "postgres://127.0.0.1:1/none?sslmode=disable",
+		"KAFKA_SASL_MECHANISM": "GSSAPI",
+	})
+	for i := range 2 {
+		status, body := e.post(t, []byte(`{}`))
+		if _, ok := asLambdaError(body); !ok && len(bytes.TrimSpace(body)) > 0 {
+			t.Errorf("invocation %d of a function that cannot start: HTTP %d %q", i, status, body)
+		}
+		select {
+		case <-e.done:
+			t.Fatalf("the emulator exited:\n%s", e.logs)
+		default:
+		}
+	}
+	logs := e.logs.String()
+	for _, want := range []string{"Runtime.ExitError", "INIT RTDONE(status: error)", "KAFKA_BROKERS: is required", "KAFKA_SASL_MECHANISM: is \"GSSAPI\""} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("logs do not say %s:\n%s", want, logs)
+		}
+	}
+}
+
+// TestNoCredentialsInLogs: a function that cannot reach its database fails
+// its init (the emulator answers HTTP 502, as Lambda fails the invoke), and
+// neither the logs nor the response carry the database password.
+func TestNoCredentialsInLogs(t *testing.T) {
+	const pw = "n0t-in-logs-pw"
+	e := startEmulator(t, pipeline.Ballot, map[string]string{
+		"DATABASE_URL":  "postgres://voting:" + pw + "@127.0.0.1:1/voting?sslmode=disable&connect_timeout=2",
+		"KAFKA_BROKERS": "127.0.0.1:1",
+	})
+	status, body := e.post(t, []byte(`{}`))
+	if status == http.StatusOK {
+		t.Errorf("invocation with an unreachable database succeeded: %s", body)
+	}
+	logs := e.logs.String()
+	if strings.Contains(logs, pw) || strings.Contains(string(body), pw) {
+		t.Errorf("the password appears in the logs or response:\n%s\n%s", logs, body)
+	}
+	if !strings.Contains(logs, "connect to postgres://voting:xxxxx@127.0.0.1:1/") || !strings.Contains(logs, "Runtime.ExitError") {
+		t.Errorf("logs do not report the failed connection:\n%s", logs)
+	}
+}
