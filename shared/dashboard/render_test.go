@@ -454,8 +454,8 @@ func TestGolden(t *testing.T) {
 }
 
 func TestRenderTime(t *testing.T) {
-	if testing.Short() {
-		t.Skip("timing")
+	if testing.Short() || raceEnabled {
+		t.Skip("timing (skipped with -short and -race)")
 	}
 	s := fixture(10, 50, 1000, false)
 	best := time.Hour
