@@ -158,7 +158,7 @@ func buildView(s Snapshot, o Options, rk []ranked) view {
 		t.NewestVote = "none yet"
 	} else {
 		t.NewestVote = s.NewestVote.In(loc).Format("15:04:05 MST")
-		if s.NewestVote.In(loc).YearDay() != s.TakenAt.In(loc).YearDay() {
+		if s.NewestVote.In(loc).Format(time.DateOnly) != s.TakenAt.In(loc).Format(time.DateOnly) {
 			t.NewestVote = s.NewestVote.In(loc).Format("2006-01-02 15:04:05 MST")
 		}
 		lag := s.TakenAt.Sub(s.NewestVote)
