@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"syscall"
@@ -63,14 +64,20 @@ func run(ctx context.Context, args []string) error {
 	case "audit":
 		fs := flag.NewFlagSet("audit", flag.ContinueOnError)
 		stateDir := fs.String("state-dir", ".voting", "directory of the embedded broker's data")
+		transport := fs.String("transport", "kafka", "what carries the records: kafka or nats (NATS_URL)")
 		if err := fs.Parse(args); err != nil {
 			return err
 		}
-		env, err := harness.Open(ctx, cfg, log, harness.EnvOptions{StateDir: *stateDir, SharedState: true})
+		env, err := harness.Open(ctx, cfg, log, harness.EnvOptions{StateDir: *stateDir, SharedState: true, InMemory: *transport == "nats"})
 		if err != nil {
 			return err
 		}
 		defer env.Close()
+		closeTransport, err := harness.SelectTransport(ctx, env, *transport)
+		if err != nil {
+			return err
+		}
+		defer closeTransport()
 		rep, err := harness.Audit(ctx, env, os.Stdout)
 		if err != nil {
 			return err
@@ -79,6 +86,25 @@ func run(ctx context.Context, args []string) error {
 			return exitCode(1)
 		}
 		return nil
+	case "bench":
+		fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+		voters := fs.Int64("voters", 200000, "voters in the benchmarked election")
+		partitions := fs.Int("partitions", 6, "partitions of the topics")
+		scaling := fs.Bool("scaling", false, "also run with 1, 2, 4 and 8 partitions")
+		asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if !*asJSON {
+			fmt.Fprintf(os.Stderr, "benchmarking %d voters on %d partitions (scratch databases on %s)...\n",
+				*voters, *partitions, config.RedactedURL(cfg.DatabaseURL))
+		}
+		res, err := harness.Bench(ctx, cfg, harness.BenchOptions{Voters: *voters, Partitions: *partitions,
+			Seed: 42, Scaling: *scaling, Log: log})
+		if err != nil {
+			return err
+		}
+		return res.Print(os.Stdout, *asJSON)
 	case "help", "-h", "--help":
 		usage()
 		return nil
@@ -92,6 +118,8 @@ func usage() {
   go run ./local [flags]                    run the pipeline (go run ./local -h for flags)
   go run ./local invoke FUNCTION -e EVENT    invoke one function once with an event file
   go run ./local audit                       recount and check every tally; exit 1 on mismatch
+  go run ./local bench [--voters N] [--partitions N] [--scaling] [--json]
+                                             throughput against this machine's COPY ceiling
 `)
 }
 
@@ -105,8 +133,24 @@ func runPipeline(ctx context.Context, cfg config.Config, args []string) error {
 	functions := fs.String("functions", strings.Join(pipeline.Functions, ","), "functions to run here")
 	partitions := fs.Int("partitions", 0, "partitions of the topics the pipeline creates (default KAFKA_PARTITIONS)")
 	stateDir := fs.String("state-dir", ".voting", "directory of the embedded broker's data (kept between runs)")
+	transport := fs.String("transport", "kafka", "what carries the records: kafka (embedded or KAFKA_BROKERS) or nats (JetStream at NATS_URL)")
+	invokeEndpoint := fs.String("invoke-endpoint", "", "invoke functions over the Lambda Invoke API instead of in-process: URL (all) or FUNCTION=URL,... (sam local start-lambda, aws-lambda-rie)")
+	invokeAWS := fs.Bool("invoke-aws", false, "invoke the functions deployed in AWS Lambda (AWS credential chain and region)")
+	functionName := fs.String("lambda-function-name", "{function}", "name a function is invoked by remotely; {function} stands for register, ballot, tally or dashboard")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	var fns []string
 	for _, f := range strings.Split(*functions, ",") {
@@ -120,20 +164,39 @@ func runPipeline(ctx context.Context, cfg config.Config, args []string) error {
 		cfg.Kafka.Partitions = *partitions
 	}
 	log := cfg.Logger()
-	env, err := harness.Open(ctx, cfg, log, harness.EnvOptions{StateDir: *stateDir})
+	endpoints, err := harness.ParseEndpoints(*invokeEndpoint)
+	if err != nil {
+		return err
+	}
+	targets := harness.InvokeTargets{Endpoints: endpoints, AWS: *invokeAWS, FunctionName: *functionName}
+	invokers, err := targets.Invokers(ctx, fns)
+	if err != nil {
+		return err
+	}
+	if targets.Remote() && *transport == "nats" {
+		log.Warn("remote functions publish where their own configuration says (Kafka today); with --transport nats their records reach this pipeline only if they publish to the same JetStream streams")
+	}
+	env, err := harness.Open(ctx, cfg, log, harness.EnvOptions{StateDir: *stateDir, InMemory: *transport == "nats"})
 	if err != nil {
 		return err
 	}
 	defer env.Close()
+	closeTransport, err := harness.SelectTransport(ctx, env, *transport)
+	if err != nil {
+		return err
+	}
+	defer closeTransport()
 	where := "embedded broker (state in " + *stateDir + ")"
-	if env.Embedded == nil {
+	if *transport == "nats" {
+		where = "NATS JetStream at " + config.RedactedURL(cfg.NATSURL)
+	} else if env.Embedded == nil {
 		where = strings.Join(cfg.Kafka.Brokers, ",")
 	}
 	fmt.Printf("pipeline: %s on %s; database %s\n", strings.Join(fns, ", "), where, config.RedactedURL(cfg.DatabaseURL))
 
 	sum, err := harness.Run(ctx, env, harness.RunOptions{
 		Voters: *voters, Candidates: *candidates, Seed: *seed, Rate: *rate,
-		UntilDone: *untilDone, Functions: fns,
+		UntilDone: *untilDone, Functions: fns, Invokers: invokers,
 		Terminal: term.IsTerminal(int(os.Stdout.Fd())), Out: os.Stdout,
 	})
 	if err != nil {
@@ -175,16 +238,22 @@ func invoke(ctx context.Context, cfg config.Config, args []string) error {
 	fs := flag.NewFlagSet("invoke", flag.ContinueOnError)
 	event := fs.String("e", "", "event file (JSON), e.g. events/"+function+".json")
 	stateDir := fs.String("state-dir", ".voting", "directory of the embedded broker's data")
+	transport := fs.String("transport", "kafka", "what the function publishes to: kafka or nats (NATS_URL)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *event == "" {
 		return errors.New("invoke: -e EVENT.json is required")
 	}
-	env, err := harness.Open(ctx, cfg, cfg.Logger(), harness.EnvOptions{StateDir: *stateDir, SharedState: true})
+	env, err := harness.Open(ctx, cfg, cfg.Logger(), harness.EnvOptions{StateDir: *stateDir, SharedState: true, InMemory: *transport == "nats"})
 	if err != nil {
 		return err
 	}
 	defer env.Close()
+	closeTransport, err := harness.SelectTransport(ctx, env, *transport)
+	if err != nil {
+		return err
+	}
+	defer closeTransport()
 	return harness.InvokeFile(ctx, env, function, *event, os.Stdout)
 }

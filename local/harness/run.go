@@ -41,6 +41,7 @@ type RunOptions struct {
 
 // Summary is what a run did.
 type Summary struct {
+	Start       time.Time
 	Seconds     float64
 	Voters      int64
 	Tallied     int64
@@ -165,7 +166,7 @@ loop:
 	cancel()
 	wg.Wait()
 
-	sum := Summary{Seconds: time.Since(start).Seconds(), Voters: last.Voters, Tallied: last.Tallied,
+	sum := Summary{Start: start, Seconds: time.Since(start).Seconds(), Voters: last.Voters, Tallied: last.Tallied,
 		Rejected: last.Rejected, Dashboard: dashboard, Stats: stats}
 	if sum.Seconds > 0 {
 		sum.VotesPerSec = float64(sum.Tallied) / sum.Seconds
@@ -181,8 +182,11 @@ func registerElection(ctx context.Context, env *Env, o RunOptions) error {
 	if err != nil {
 		return err
 	}
-	p := pipeline.RegisterProcessor(env.Deps)
-	out, err := lambda.NewHandler(p.Register).Invoke(ctx, payload)
+	var inv Invoker = lambda.NewHandler(pipeline.RegisterProcessor(env.Deps).Register)
+	if remote := o.Invokers[pipeline.Register]; remote != nil {
+		inv = remote
+	}
+	out, err := inv.Invoke(ctx, payload)
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,6 @@ package ballot
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -60,6 +59,17 @@ type Sheet struct {
 	Seed       int64
 	Candidates []election.Candidate
 	Weights    []float64
+	fields     [][]byte // each candidate's JSON fields, for election.AppendVote
+}
+
+// NewSheet returns the sheet of an election: its seed and its candidates
+// with their relative weights.
+func NewSheet(seed int64, candidates []election.Candidate, weights []float64) *Sheet {
+	s := &Sheet{Seed: seed, Candidates: candidates, Weights: weights}
+	for _, c := range candidates {
+		s.fields = append(s.fields, election.CandidateFields(c))
+	}
+	return s
 }
 
 // ErrNoElection means no election is registered yet; the batch is retried.
@@ -87,19 +97,22 @@ func (p *Processor) LoadSheet(ctx context.Context) (*Sheet, error) {
 	if len(rows) == 0 {
 		return nil, ErrNoElection
 	}
-	s := &Sheet{Seed: e.Seed}
-	for _, r := range rows {
-		s.Candidates = append(s.Candidates, r.Candidate)
-		s.Weights = append(s.Weights, r.Weight)
+	cands := make([]election.Candidate, len(rows))
+	weights := make([]float64, len(rows))
+	for i, r := range rows {
+		cands[i], weights[i] = r.Candidate, r.Weight
 	}
+	s := NewSheet(e.Seed, cands, weights)
 	p.sheet = s
 	return s, nil
 }
 
-// Cast returns the vote of voter v whose record has timestamp ts.
-func (s *Sheet) Cast(v election.Voter, ts time.Time) election.Vote {
-	c := s.Candidates[election.Choose(s.Seed, v.VoterID, s.Weights)]
-	return election.Vote{Voter: v, Candidate: c, VotingTime: ts.UTC().Truncate(time.Millisecond), Vote: 1}
+// Cast appends to dst the vote (JSON) of the voter whose record is rec, as
+// election.Vote encodes it: the chosen candidate and the record's timestamp as
+// the voting time.
+func (s *Sheet) Cast(dst []byte, voterID string, rec []byte, ts time.Time) []byte {
+	i := election.Choose(s.Seed, voterID, s.Weights)
+	return election.AppendVote(dst, rec, s.fields[i], ts)
 }
 
 // Process casts the votes of one partition's voter records. Records that are
@@ -127,10 +140,7 @@ func (p *Processor) Process(ctx context.Context, recs []*kgo.Record) (map[string
 			dead++
 			continue
 		}
-		val, err := json.Marshal(sheet.Cast(v, r.Timestamp))
-		if err != nil {
-			return nil, fmt.Errorf("encode vote of %s: %w", v.VoterID, err)
-		}
+		val := sheet.Cast(make([]byte, 0, len(r.Value)+512), v.VoterID, r.Value, r.Timestamp)
 		out = append(out, &kgo.Record{Topic: p.VotesTopic, Key: []byte(v.VoterID), Value: val})
 		votes++
 	}

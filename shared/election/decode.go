@@ -15,12 +15,18 @@ const DefaultMaxRecordBytes = 64 << 10
 // DecodeVoter parses and validates a voter record. Every error it returns is a
 // *Rejection: a record that fails here fails forever.
 func DecodeVoter(b []byte, maxBytes int) (Voter, error) {
-	var v Voter
+	var j voterJSON
 	if err := checkSize(b, maxBytes); err != nil {
-		return v, err
+		return j.Voter, err
 	}
-	if err := strictDecode(b, &v); err != nil {
-		return v, err
+	if err := strictDecode(b, &j); err != nil {
+		return j.Voter, err
+	}
+	v := j.Voter
+	if j.CandidateID != nil || j.VotingTime != nil || j.Vote != nil {
+		// The ballot stage appends these to the voter record to make the
+		// vote; a voter record must not bring its own.
+		return v, Reject(ReasonMalformed, "a voter record must not carry candidate_id, voting_time or vote")
 	}
 	var missing []string
 	for _, f := range []struct{ name, val string }{
@@ -44,6 +50,14 @@ func DecodeVoter(b []byte, maxBytes int) (Voter, error) {
 		return v, Reject(ReasonMalformed, "registered_age %d is outside 18-130", v.RegisteredAge)
 	}
 	return v, nil
+}
+
+// voterJSON is a voter plus the vote fields a voter record must not have.
+type voterJSON struct {
+	Voter
+	CandidateID *json.RawMessage `json:"candidate_id"`
+	VotingTime  *json.RawMessage `json:"voting_time"`
+	Vote        *json.RawMessage `json:"vote"`
 }
 
 // ballotJSON is the subset of a vote that DecodeBallot reads; the decoder
@@ -104,19 +118,18 @@ func checkSize(b []byte, maxBytes int) error {
 	return nil
 }
 
-// strictDecode decodes one JSON object and rejects trailing data, so that
-// `{"a":1}garbage` is malformed rather than half-read.
+// strictDecode decodes one JSON object. json.Unmarshal validates the whole
+// input first, so `{"a":1}garbage` is malformed rather than half-read.
 func strictDecode(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(v); err != nil {
+	if err := json.Unmarshal(b, v); err != nil {
 		var ute *json.UnmarshalTypeError
 		if errors.As(err, &ute) {
 			return Reject(ReasonMalformed, "field %s: want %s, got %s", ute.Field, ute.Type, ute.Value)
 		}
 		return Reject(ReasonMalformed, "invalid JSON: %v", err)
 	}
-	if dec.More() {
-		return Reject(ReasonMalformed, "invalid JSON: data after the object")
+	if t := bytes.TrimSpace(b); t[0] != '{' {
+		return Reject(ReasonMalformed, "not a JSON object")
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package election_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +21,8 @@ func TestDecodeBallot(t *testing.T) {
 		{"minimal vote", `{"voter_id":"v1","candidate_id":"c1","voting_time":"2026-11-03T10:00:00.123Z","vote":1}`, "", ""},
 		{"full original vote", `{"voter_id":"v1","voter_name":"A","address":{"state":"Ohio"},"candidate_id":"c1","candidate_name":"B","voting_time":"2026-11-03T10:00:00+01:00","vote":1}`, "", ""},
 		{"not JSON", `{"voter_id":`, election.ReasonMalformed, "invalid JSON"},
-		{"trailing garbage", `{"voter_id":"v","candidate_id":"c","voting_time":"2026-11-03T10:00:00Z","vote":1} x`, election.ReasonMalformed, "after the object"},
+		{"trailing garbage", `{"voter_id":"v","candidate_id":"c","voting_time":"2026-11-03T10:00:00Z","vote":1} x`, election.ReasonMalformed, "after top-level value"},
+		{"null", `null`, election.ReasonMalformed, "not a JSON object"},
 		{"empty", ``, election.ReasonMalformed, "empty"},
 		{"array", `[1,2]`, election.ReasonMalformed, ""},
 		{"missing fields", `{"voter_id":"v"}`, election.ReasonMalformed, "candidate_id, voting_time, vote"},
@@ -146,5 +148,31 @@ func TestAgeBand(t *testing.T) {
 		if got := election.AgeBand(age); got != want {
 			t.Errorf("AgeBand(%d) = %s, want %s", age, got, want)
 		}
+	}
+}
+
+func TestAppendVoteEqualsVote(t *testing.T) {
+	voter := election.Voter{VoterID: "v1", VoterName: "Ann <b>", DateOfBirth: "1970-01-01", Gender: "female",
+		Address: election.Address{State: "Ohio"}, RegisteredAge: 56}
+	cand := election.Candidate{CandidateID: "c1", CandidateName: "Bo \"Q\"", PartyAffiliation: "P"}
+	at := time.Date(2026, 11, 3, 10, 0, 0, 123456789, time.FixedZone("x", 3600))
+	rec, _ := json.Marshal(voter)
+	got := election.AppendVote(nil, append(rec, '\n'), election.CandidateFields(cand), at)
+	var fromAppend, fromStruct map[string]any
+	if err := json.Unmarshal(got, &fromAppend); err != nil {
+		t.Fatalf("AppendVote gave invalid JSON: %v\n%s", err, got)
+	}
+	want, _ := json.Marshal(election.Vote{Voter: voter, Candidate: cand, VotingTime: at.UTC().Truncate(time.Millisecond), Vote: 1})
+	json.Unmarshal(want, &fromStruct) //nolint:errcheck
+	if fmt.Sprint(fromAppend) != fmt.Sprint(fromStruct) {
+		t.Fatalf("AppendVote differs from Vote's JSON:\n%s\n%s", got, want)
+	}
+	if b, err := election.DecodeBallot(got, 0); err != nil || b.CandidateID != "c1" || !b.VotingTime.Equal(at.Truncate(time.Millisecond)) {
+		t.Fatalf("decoded %+v %v", b, err)
+	}
+	// A voter record that brings vote fields is refused.
+	bad := []byte(`{"voter_id":"v","voter_name":"A","date_of_birth":"1980-01-02","gender":"f","address":{"state":"Ohio"},"registered_age":40,"candidate_id":"x"}`)
+	if _, err := election.DecodeVoter(bad, 0); err == nil {
+		t.Fatal("a voter record with candidate_id was accepted")
 	}
 }

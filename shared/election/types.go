@@ -1,6 +1,8 @@
 package election
 
 import (
+	"bytes"
+	"encoding/json"
 	"time"
 )
 
@@ -48,6 +50,29 @@ type Vote struct {
 	Candidate
 	VotingTime time.Time `json:"voting_time"`
 	Vote       int       `json:"vote"`
+}
+
+// AppendVote appends the vote JSON of a voter record to dst: the record's own
+// bytes (a JSON object that DecodeVoter accepted) with the candidate's fields
+// (candidateFields, from CandidateFields), voting_time and vote added. The
+// voter's fields are copied, not re-encoded, so the same record always gives
+// byte-identical votes; Vote's JSON has the same fields.
+func AppendVote(dst, voterRecord, candidateFields []byte, votingTime time.Time) []byte {
+	rec := bytes.TrimSpace(voterRecord)
+	dst = append(dst, rec[:len(rec)-1]...) // drop the closing brace
+	dst = append(dst, ',')
+	dst = append(dst, candidateFields...)
+	dst = append(dst, `,"voting_time":"`...)
+	dst = votingTime.UTC().Truncate(time.Millisecond).AppendFormat(dst, time.RFC3339Nano)
+	dst = append(dst, `","vote":1}`...)
+	return dst
+}
+
+// CandidateFields returns the candidate's JSON fields without the enclosing
+// braces, ready for AppendVote.
+func CandidateFields(c Candidate) []byte {
+	b, _ := json.Marshal(c) // a struct of strings always encodes
+	return b[1 : len(b)-1]
 }
 
 // Ballot is the part of a vote that the tally needs. A record carrying only

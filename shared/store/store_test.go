@@ -302,3 +302,21 @@ func TestAuditDetectsTampering(t *testing.T) {
 		})
 	}
 }
+
+func TestCandidatesAreFixed(t *testing.T) {
+	st := open(t)
+	ctx := context.Background()
+	_, cands := seed(t, st, 3)
+	for _, sql := range []string{
+		`DELETE FROM candidates`,
+		`TRUNCATE candidates CASCADE`,
+		`UPDATE candidates SET candidate_id = 'other' WHERE candidate_id = '` + cands[0].CandidateID + `'`,
+	} {
+		if _, err := st.Pool().Exec(ctx, sql); err == nil {
+			t.Errorf("%s succeeded; votes could lose their candidate", sql)
+		}
+	}
+	if _, err := st.Pool().Exec(ctx, `UPDATE candidates SET biography = 'new' WHERE candidate_id = $1`, cands[0].CandidateID); err != nil {
+		t.Errorf("other columns must stay editable: %v", err)
+	}
+}
