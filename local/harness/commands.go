@@ -17,7 +17,7 @@ func Audit(ctx context.Context, env *Env, w io.Writer) (store.AuditReport, error
 	if err != nil {
 		return store.AuditReport{}, fmt.Errorf("read end offsets of %s: %w", env.Config.Topics.Votes, err)
 	}
-	if env.Embedded != nil && !env.Persistent {
+	if _, onKafka := env.Transport().(kafkaTransport); onKafka && env.Embedded != nil && !env.Persistent {
 		// A temporary broker knows nothing of the running pipeline's records.
 		fmt.Fprintln(w, "note: the embedded broker's state is in use by a running harness; checking the database only")
 		ends = nil

@@ -12,6 +12,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/caarlos0/env/v11"
 	"github.com/jackc/pgx/v5"
@@ -41,6 +42,17 @@ type Config struct {
 
 	// NATSURL is the NATS server used by the harness's --transport nats.
 	NATSURL string `env:"NATS_URL" envDefault:"nats://127.0.0.1:4222"`
+	// NATSStreamPrefix starts the name of every JetStream stream and subject
+	// the NATS transport uses (e.g. "dev_" gives subjects dev_votes_topic.0
+	// and streams dev_votes_topic_0), so several pipelines or test runs can
+	// share one server.
+	NATSStreamPrefix string `env:"NATS_STREAM_PREFIX"`
+	// NATSStreamMaxAge is how long each stream keeps records (Kafka's
+	// retention.ms; 0 keeps them until NATS_STREAM_MAX_BYTES is reached).
+	NATSStreamMaxAge time.Duration `env:"NATS_STREAM_MAX_AGE" envDefault:"168h"`
+	// NATSStreamMaxBytes bounds each stream (one per topic-partition); the
+	// oldest records go first. -1 is unlimited.
+	NATSStreamMaxBytes int64 `env:"NATS_STREAM_MAX_BYTES" envDefault:"-1"`
 
 	// LogLevel is debug, info, warn or error.
 	LogLevel slog.Level `env:"LOG_LEVEL" envDefault:"info"`
@@ -174,6 +186,8 @@ func flatten(errs []error) []error {
 
 var topicName = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,249}$`)
 
+var natsPrefix = regexp.MustCompile(`^[a-zA-Z0-9_-]{0,32}$`)
+
 // Validate checks the parsed values and returns every problem joined.
 func (c Config) Validate(role Role) error {
 	var errs []error
@@ -258,6 +272,15 @@ func (c Config) Validate(role Role) error {
 		if u, err := url.Parse(c.NATSURL); err != nil || u.Host == "" {
 			bad("NATS_URL", "%q is not a URL like nats://host:4222", RedactSecrets(c.NATSURL, c.NATSURL))
 		}
+	}
+	if !natsPrefix.MatchString(c.NATSStreamPrefix) {
+		bad("NATS_STREAM_PREFIX", "%q may hold only letters, digits, _ and - (at most 32)", c.NATSStreamPrefix)
+	}
+	if c.NATSStreamMaxAge < 0 {
+		bad("NATS_STREAM_MAX_AGE", "is %s, want 0 (no limit) or more", c.NATSStreamMaxAge)
+	}
+	if c.NATSStreamMaxBytes != -1 && c.NATSStreamMaxBytes < 1<<20 {
+		bad("NATS_STREAM_MAX_BYTES", "is %d, want -1 (no limit) or at least 1048576", c.NATSStreamMaxBytes)
 	}
 	switch c.LogFormat {
 	case "text", "json":

@@ -1,0 +1,419 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/votingpipe/voting/shared/kafkaevent"
+	"github.com/votingpipe/voting/shared/natsbridge"
+	"github.com/votingpipe/voting/shared/pipeline"
+)
+
+// Transports are the values of --transport.
+var Transports = []string{"kafka", "nats"}
+
+// SelectTransport switches env to the named transport: "kafka" (the
+// default; nothing to do) or "nats" (UseNATS). The returned function
+// releases what it opened.
+func SelectTransport(ctx context.Context, env *Env, name string) (func(), error) {
+	switch name {
+	case "", "kafka":
+		return func() {}, nil
+	case "nats":
+		return UseNATS(ctx, env)
+	}
+	return nil, fmt.Errorf("--transport: %q is not one of %s", name, strings.Join(Transports, ", "))
+}
+
+// UseNATS switches env to NATS JetStream (--transport nats): it connects to
+// NATS_URL, creates the streams of every topic if missing, makes the
+// functions publish and register produce through JetStream, and feeds
+// their triggers from it. Call it before Run; the returned function closes
+// the connection (after what was produced is acknowledged).
+func UseNATS(ctx context.Context, env *Env) (func(), error) {
+	o := natsbridge.OptionsFrom(env.Config)
+	o.Log = env.Log
+	b, err := natsbridge.Connect(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.EnsureStreams(ctx, env.Config.Topics.All()...); err != nil {
+		b.Close()
+		return nil, err
+	}
+	t := &natsTransport{env: env, bridge: b, groups: map[string][]string{}}
+	for _, tr := range pipeline.Triggers {
+		t.groups[tr.Group] = tr.Topics(env.Config.Topics)
+	}
+	env.Deps.Publisher = b
+	env.Deps.Producer = b
+	env.SetTransport(t)
+	t.warnStale(ctx)
+	return b.Close, nil
+}
+
+// natsTransport is the NATS JetStream transport of an Env.
+type natsTransport struct {
+	env    *Env
+	bridge *natsbridge.Bridge
+	groups map[string][]string // consumer group -> topics
+}
+
+// Bridge returns the JetStream bridge of env when it uses the NATS
+// transport.
+func (e *Env) Bridge() (*natsbridge.Bridge, bool) {
+	if t, ok := e.transport.(*natsTransport); ok {
+		return t.bridge, true
+	}
+	return nil, false
+}
+
+func (n *natsTransport) meta() kafkaevent.Meta {
+	m := kafkaevent.Meta{Source: kafkaevent.SourceSelfManaged}
+	if u, err := url.Parse(n.env.Config.NATSURL); err == nil {
+		m.BootstrapServers = u.Host
+	}
+	return m
+}
+
+func (n *natsTransport) Trigger(t pipeline.Trigger, batchSize int, inv Invoker, stats *Stats) (Runner, error) {
+	return &NATSTrigger{
+		Function:  t.Function,
+		Topics:    t.Topics(n.env.Config.Topics),
+		Group:     t.Group,
+		BatchSize: batchSize,
+		Window:    t.Window,
+		Invoker:   inv,
+		Meta:      n.meta(),
+		Bridge:    n.bridge,
+		Log:       n.env.Log,
+		Stats:     stats,
+	}, nil
+}
+
+func (n *natsTransport) Position(ctx context.Context, groups []string) (int64, map[string]int64, bool, error) {
+	ends, err := n.bridge.Ends(ctx, n.env.Config.Topics.Votes)
+	if err != nil {
+		return 0, nil, false, err
+	}
+	var cast int64
+	for _, e := range ends {
+		cast += e
+	}
+	lag := map[string]int64{}
+	caught := true
+	for _, g := range groups {
+		var total int64
+		for _, topic := range n.groups[g] {
+			for p := range int32(n.bridge.Partitions()) {
+				l, ok, err := n.bridge.Lag(ctx, topic, p, g)
+				if err != nil {
+					return cast, nil, false, err
+				}
+				if !ok {
+					caught = false
+				}
+				total += l
+			}
+		}
+		lag[g] = total
+		if total != 0 {
+			caught = false
+		}
+	}
+	return cast, lag, caught, nil
+}
+
+func (n *natsTransport) VoteEnds(ctx context.Context) (map[int32]int64, error) {
+	return n.bridge.Ends(ctx, n.env.Config.Topics.Votes)
+}
+
+// warnStale warns when the streams hold records but the database has no
+// election: the audit would count records from another run.
+func (n *natsTransport) warnStale(ctx context.Context) {
+	e, err := n.env.Deps.Store.Election(ctx)
+	if err != nil || e != nil {
+		return
+	}
+	ends, err := n.bridge.Ends(ctx, n.env.Config.Topics.Voters)
+	if err != nil {
+		return
+	}
+	var recs int64
+	for _, e := range ends {
+		recs += e
+	}
+	if recs > 0 {
+		n.env.Log.Warn("the NATS streams already hold records but the database has no election; "+
+			"set NATS_STREAM_PREFIX to start from fresh streams", "voters_records", recs, "prefix", n.env.Config.NATSStreamPrefix)
+	}
+}
+
+// NATSTrigger feeds one function from JetStream with the semantics of
+// KafkaTrigger (and of Lambda's Kafka event-source mapping): one durable
+// consumer per topic-partition stream, one worker per partition (at most
+// one invocation per partition at a time, in offset order), batches of up
+// to BatchSize records gathered for at most Window, delivered as the same
+// events.KafkaEvent JSON, acknowledged (cumulatively, like a Kafka commit)
+// only once the function processed them, retried with backoff otherwise.
+type NATSTrigger struct {
+	Function  string
+	Topics    []string
+	Group     string
+	BatchSize int
+	Window    time.Duration
+	Invoker   Invoker
+	Meta      kafkaevent.Meta
+	Bridge    *natsbridge.Bridge
+	Backoff   Backoff
+	// MaxAckPending bounds the records fetched ahead of the function per
+	// partition (default 3 x BatchSize).
+	MaxAckPending int
+	Log           *slog.Logger
+	Stats         *Stats
+	// Limiter, when set, is waited on before each invocation with the batch
+	// size.
+	Limiter func(ctx context.Context, n int) error
+}
+
+// Run consumes until ctx is done, then lets the invocations in flight
+// finish and acknowledges what they processed.
+func (t *NATSTrigger) Run(ctx context.Context) error {
+	if t.Stats == nil {
+		t.Stats = &Stats{}
+	}
+	if t.Log == nil {
+		t.Log = slog.Default()
+	}
+	if t.Backoff == (Backoff{}) {
+		t.Backoff = DefaultBackoff
+	}
+	if t.BatchSize <= 0 {
+		t.BatchSize = 100
+	}
+	if t.MaxAckPending <= 0 {
+		t.MaxAckPending = 3 * t.BatchSize
+	}
+	d := &deliverer{name: t.Function, invoker: t.Invoker, meta: t.Meta, backoff: t.Backoff, stats: t.Stats, log: t.Log}
+
+	type part struct {
+		topic string
+		p     int32
+		cons  jetstream.Consumer
+		next  uint64
+	}
+	var parts []part
+	for _, topic := range t.Topics {
+		for p := range int32(t.Bridge.Partitions()) {
+			cons, next, err := t.Bridge.OpenConsumer(ctx, topic, p, t.Group, t.consumerOptions())
+			if err != nil {
+				return err
+			}
+			parts = append(parts, part{topic, p, cons, next})
+		}
+	}
+
+	workerCtx, cancelWorkers := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWorkers()
+	stop := make(chan struct{})
+	done := make(chan struct{}, len(parts))
+	for _, pt := range parts {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			t.runPartition(ctx, workerCtx, stop, d, pt.topic, pt.p, pt.cons, pt.next)
+		}()
+	}
+	<-ctx.Done()
+	// Stopping: invocations in flight finish (their work is idempotent
+	// either way) and what they processed is acknowledged.
+	close(stop)
+	for range parts {
+		<-done
+	}
+	return nil
+}
+
+func (t *NATSTrigger) consumerOptions() natsbridge.ConsumerOptions {
+	return natsbridge.ConsumerOptions{MaxAckPending: t.MaxAckPending}
+}
+
+// runPartition consumes one partition until ctx is done, reopening the
+// consumer (from its ack floor) after a failure such as its deletion.
+func (t *NATSTrigger) runPartition(ctx, workerCtx context.Context, stop <-chan struct{}, d *deliverer,
+	topic string, p int32, cons jetstream.Consumer, next uint64) {
+	for attempt := 0; ; attempt++ {
+		if cons != nil {
+			err := t.consume(ctx, workerCtx, stop, d, topic, p, cons, next)
+			if err == nil || ctx.Err() != nil {
+				return
+			}
+			t.Log.Warn("consumer failed; reopening it", "function", t.Function, "topic", topic, "partition", p, "error", err)
+		}
+		timer := time.NewTimer(t.Backoff.delay(attempt))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-timer.C:
+		}
+		var err error
+		if cons, next, err = t.Bridge.OpenConsumer(ctx, topic, p, t.Group, t.consumerOptions()); err != nil {
+			cons = nil
+			if ctx.Err() == nil {
+				t.Log.Warn("cannot open consumer; retrying", "function", t.Function, "topic", topic, "partition", p, "error", err)
+			}
+		}
+	}
+}
+
+type natsEntry struct {
+	rec *kgo.Record
+	msg jetstream.Msg
+	seq uint64
+}
+
+// consume runs one partition's worker: it gathers batches in stream order
+// from next on, delivers them and acknowledges what was processed. It
+// returns nil when stopped and an error when the consumer failed.
+func (t *NATSTrigger) consume(ctx, workerCtx context.Context, stop <-chan struct{}, d *deliverer,
+	topic string, p int32, cons jetstream.Consumer, next uint64) error {
+	in := make(chan jetstream.Msg, t.MaxAckPending+t.BatchSize)
+	quit := make(chan struct{})
+	failed := make(chan error, 1)
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		select {
+		case in <- m:
+		case <-quit:
+		}
+	},
+		jetstream.PullMaxMessages(min(t.BatchSize, t.MaxAckPending)),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
+				select {
+				case failed <- err:
+				default:
+				}
+				return
+			}
+			t.Log.Debug("consume", "function", t.Function, "topic", topic, "partition", p, "error", err)
+		}))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		close(quit)
+		cc.Stop()
+	}()
+
+	acked := next - 1 // every sequence up to here is acknowledged
+	ack := func(e natsEntry) {
+		actx, cancel := context.WithTimeout(workerCtx, 5*time.Second)
+		defer cancel()
+		if err := e.msg.DoubleAck(actx); err != nil {
+			// The records are processed; at worst they are delivered
+			// again, which the handlers absorb.
+			t.Log.Warn("ack failed", "function", t.Function, "topic", topic, "partition", p, "offset", e.rec.Offset, "error", err)
+			return
+		}
+		acked = e.seq
+	}
+	var batch []natsEntry
+	accept := func(m jetstream.Msg) {
+		md, err := m.Metadata()
+		if err != nil {
+			t.Log.Warn("message without JetStream metadata ignored", "subject", m.Subject(), "error", err)
+			return
+		}
+		seq := md.Sequence.Stream
+		if seq < next {
+			// A repeat of a record held or processed already (its ack wait
+			// ran out while the function was retrying).
+			if seq <= acked {
+				_ = m.Ack()
+			}
+			return
+		}
+		if seq > next {
+			t.Log.Warn("records missing from the stream (removed by its limits before delivery?)", "function", t.Function,
+				"topic", topic, "partition", p, "from_offset", next-1, "to_offset", seq-2)
+		}
+		next = seq + 1
+		rec, err := natsbridge.Record(m, topic, p)
+		if err != nil {
+			// Hand the value over anyway: the function judges it and
+			// dead-letters it if need be, so the partition keeps moving.
+			t.Log.Warn("record headers unreadable; delivering its value alone", "topic", topic, "partition", p, "error", err)
+			rec = &kgo.Record{Topic: topic, Partition: p, Offset: int64(seq) - 1, Timestamp: md.Timestamp, Value: m.Data()}
+		}
+		batch = append(batch, natsEntry{rec: rec, msg: m, seq: seq})
+	}
+
+	for {
+		if len(batch) == 0 {
+			select {
+			case m := <-in:
+				accept(m)
+				continue
+			case err := <-failed:
+				return err
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		if t.Window > 0 && len(batch) < t.BatchSize {
+			timer := time.NewTimer(t.Window)
+		gather:
+			for len(batch) < t.BatchSize {
+				select {
+				case m := <-in:
+					accept(m)
+				case <-timer.C:
+					break gather
+				case <-ctx.Done():
+					timer.Stop()
+					return nil
+				}
+			}
+			timer.Stop()
+		} else {
+		drain:
+			for len(batch) < t.BatchSize {
+				select {
+				case m := <-in:
+					accept(m)
+				default:
+					break drain
+				}
+			}
+		}
+		n := min(len(batch), t.BatchSize)
+		if t.Limiter != nil {
+			if err := t.Limiter(ctx, n); err != nil {
+				return nil
+			}
+		}
+		recs := make([]*kgo.Record, n)
+		for i := range n {
+			recs[i] = batch[i].rec
+		}
+		processed := 0
+		err := d.deliver(workerCtx, stop, recs, func(ok []*kgo.Record) {
+			processed += len(ok)
+			ack(batch[processed-1])
+		})
+		if err != nil {
+			return nil
+		}
+		batch = batch[n:]
+	}
+}
+
+var _ Transport = (*natsTransport)(nil)

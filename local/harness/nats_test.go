@@ -1,0 +1,278 @@
+package harness_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/votingpipe/voting/local/harness"
+	"github.com/votingpipe/voting/shared/config"
+	"github.com/votingpipe/voting/shared/natsbridge"
+	"github.com/votingpipe/voting/shared/pgtest"
+	"github.com/votingpipe/voting/shared/pipeline"
+)
+
+// The NATS tests need the real nats-server with JetStream (NATS_URL, default
+// nats://127.0.0.1:4222; .ci/run starts it). Each test has its own stream
+// prefix and deletes its streams when it ends.
+
+var natsTestSeq atomic.Int64
+
+// natsEnv opens a harness environment on a fresh database, switched to the
+// NATS transport with streams of its own.
+func natsEnv(t *testing.T, partitions int) (*harness.Env, *natsbridge.Bridge) {
+	t.Helper()
+	url := os.Getenv("NATS_URL")
+	if url == "" {
+		url = "nats://127.0.0.1:4222"
+	}
+	prefix := fmt.Sprintf("t%d_%d_", os.Getpid()%100000, natsTestSeq.Add(1))
+	cfg, err := config.LoadFrom(map[string]string{
+		"DATABASE_URL":        pgtest.New(t),
+		"DASHBOARD_DIR":       t.TempDir(),
+		"KAFKA_PARTITIONS":    fmt.Sprint(partitions),
+		"NATS_URL":            url,
+		"NATS_STREAM_PREFIX":  prefix,
+		"NATS_STREAM_MAX_AGE": "1h",
+	}, config.Local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := harness.Open(context.Background(), cfg, quiet, harness.EnvOptions{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(env.Close)
+	closeNATS, err := harness.UseNATS(context.Background(), env)
+	if err != nil {
+		t.Fatalf("the NATS tests need nats-server with JetStream at %s: %v", url, err)
+	}
+	b, _ := env.Bridge()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := b.DeleteStreams(ctx, cfg.Topics.All()...); err != nil {
+			t.Errorf("delete streams: %v", err)
+		}
+		closeNATS()
+	})
+	return env, b
+}
+
+var natsElectionFunctions = []string{pipeline.Register, pipeline.Ballot, pipeline.Tally}
+
+func natsAuditOK(t *testing.T, env *harness.Env) {
+	t.Helper()
+	var out bytes.Buffer
+	rep, err := harness.Audit(context.Background(), env, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() {
+		t.Fatalf("audit failed:\n%s", out.String())
+	}
+	for _, p := range rep.Partitions {
+		if p.End < 0 {
+			t.Fatalf("audit did not check partition %d against the stream's end:\n%s", p.Partition, out.String())
+		}
+	}
+}
+
+func natsCount(t *testing.T, env *harness.Env, sql string, args ...any) int64 {
+	t.Helper()
+	var n int64
+	if err := env.Deps.Store.Pool().QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func natsSum(m map[int32]int64) int64 {
+	var n int64
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+func TestNATSElectionEndToEnd(t *testing.T) {
+	env, _ := natsEnv(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	sum1, err := harness.Run(ctx, env, harness.RunOptions{
+		Voters: 3000, Candidates: 3, Seed: 11, UntilDone: true, Functions: natsElectionFunctions, Out: io.Discard,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum1.Tallied != 3000 || sum1.Rejected != 0 {
+		t.Fatalf("tallied %d, rejected %d; want 3000, 0", sum1.Tallied, sum1.Rejected)
+	}
+	natsAuditOK(t, env)
+	ends, err := env.Transport().VoteEnds(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ends) != 3 || natsSum(ends) != 3000 {
+		t.Fatalf("votes streams end at %v; want 3 partitions holding 3000 votes", ends)
+	}
+	// Every vote went to the partition Kafka's partitioner gives its voter.
+	if n := natsCount(t, env, `SELECT count(*) FROM votes v WHERE v.src_partition IS NULL`); n != 0 {
+		t.Fatalf("%d votes without a source partition", n)
+	}
+	if got := sum1.Stats[pipeline.Tally].Get("counted"); got != 3000 {
+		t.Fatalf("tally responses counted %d; want 3000", got)
+	}
+}
+
+// natsKillingInvoker runs the real function, then "dies": it cancels its run and
+// fails the invocation, so what the function did is not acknowledged.
+type natsKillingInvoker struct {
+	inner  harness.Invoker
+	after  int64
+	calls  atomic.Int64
+	kill   context.CancelFunc
+	killed atomic.Bool
+}
+
+func (k *natsKillingInvoker) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	out, err := k.inner.Invoke(ctx, payload)
+	if k.calls.Add(1) > k.after && err == nil {
+		k.killed.Store(true)
+		k.kill()
+		return nil, errors.New("worker killed after processing the batch")
+	}
+	return out, err
+}
+
+func TestNATSRedeliveryAfterWorkerKilled(t *testing.T) {
+	env, _ := natsEnv(t, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const voters = 4000
+
+	// First run: the tally worker dies after its second batch, having
+	// counted it without acknowledging it; the ballot worker likewise
+	// after published votes.
+	ctx1, kill := context.WithCancel(ctx)
+	ballot, err := env.Invoker(pipeline.Ballot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tally, err := env.Invoker(pipeline.Tally)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb := &natsKillingInvoker{inner: ballot, after: 1, kill: kill}
+	kt := &natsKillingInvoker{inner: tally, after: 1, kill: kill}
+	_, err = harness.Run(ctx1, env, harness.RunOptions{
+		Voters: voters, Candidates: 4, Seed: 5, Rate: 8000, UntilDone: true, Functions: natsElectionFunctions, Out: io.Discard,
+		BatchSize: map[string]int{pipeline.Ballot: 300, pipeline.Tally: 300},
+		Invokers:  map[string]harness.Invoker{pipeline.Ballot: kb, pipeline.Tally: kt},
+	})
+	if err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+	if !kb.killed.Load() && !kt.killed.Load() {
+		t.Fatal("no worker was killed; the test proves nothing")
+	}
+	tallied := natsCount(t, env, `SELECT count(*) FROM votes`)
+	if tallied == 0 || tallied >= voters {
+		t.Fatalf("first run tallied %d of %d; want a part", tallied, voters)
+	}
+
+	// Second run: resumes registration, gets the unacknowledged batches
+	// again and finishes.
+	sum2, err := harness.Run(ctx, env, harness.RunOptions{
+		Voters: voters, Candidates: 4, Seed: 5, UntilDone: true, Functions: natsElectionFunctions, Out: io.Discard,
+		BatchSize: map[string]int{pipeline.Ballot: 300, pipeline.Tally: 300},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	natsAuditOK(t, env)
+	if n := natsCount(t, env, `SELECT count(*) FROM votes`); n != voters {
+		t.Fatalf("%d votes counted; want %d, each once", n, voters)
+	}
+	if sum2.Stats[pipeline.Tally].Get("redelivered") == 0 {
+		t.Fatal("the second run's tally saw no redelivered vote: the killed batch was acknowledged")
+	}
+	// The ballot function published the killed batch's votes again; their
+	// ids made JetStream store each vote once.
+	ends, err := env.Transport().VoteEnds(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := natsSum(ends); got != voters {
+		t.Fatalf("votes streams hold %d records; want %d (the republished votes stored once)", got, voters)
+	}
+	if n := natsCount(t, env, `SELECT count(*) FROM rejected_votes`); n != 0 {
+		t.Fatalf("%d votes rejected; want none", n)
+	}
+}
+
+func TestNATSDeadLetters(t *testing.T) {
+	env, b := natsEnv(t, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	js := b.JetStream()
+	topics := env.Config.Topics
+	// Garbage straight onto the subjects, as a misbehaving producer would
+	// put it: a vote that is not JSON, and a voter that is not a voter.
+	if _, err := js.Publish(ctx, b.Subject(topics.Votes, 1), []byte("this is not a vote")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, b.Subject(topics.Voters, 0), []byte(`{"voter_id": 42}`)); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := harness.Run(ctx, env, harness.RunOptions{
+		Voters: 500, Candidates: 2, Seed: 3, UntilDone: true, Functions: natsElectionFunctions, Out: io.Discard,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Tallied != 500 || sum.Rejected != 1 {
+		t.Fatalf("tallied %d, rejected %d; want 500 and the garbage vote", sum.Tallied, sum.Rejected)
+	}
+	natsAuditOK(t, env)
+	if n := natsCount(t, env, `SELECT count(*) FROM rejected_votes WHERE partition = 1 AND "offset" = 0 AND reason = 'malformed'`); n != 1 {
+		t.Fatalf("rejected_votes has no malformed record at partition 1 offset 0")
+	}
+	for _, c := range []struct{ dlq, source, stage string }{
+		{topics.VotesDLQ, topics.Votes, "tally"},
+		{topics.VotersDLQ, topics.Voters, "ballot"},
+	} {
+		var found []*nats.Header
+		for p := range int32(b.Partitions()) {
+			s, err := js.Stream(ctx, b.Stream(c.dlq, p))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for seq := uint64(1); seq <= s.CachedInfo().State.LastSeq; seq++ {
+				m, err := s.GetMsg(ctx, seq)
+				if err != nil {
+					t.Fatal(err)
+				}
+				h := m.Header
+				found = append(found, &h)
+			}
+		}
+		if len(found) != 1 {
+			t.Fatalf("%s holds %d dead letters; want 1", c.dlq, len(found))
+		}
+		h := *found[0]
+		if h.Get("source_topic") != c.source || h.Get("stage") != c.stage || h.Get("source_offset") != "0" ||
+			!strings.HasPrefix(h.Get("Nats-Msg-Id"), "dead:"+c.stage+":") {
+			t.Fatalf("%s dead letter headers %v", c.dlq, h)
+		}
+	}
+}
