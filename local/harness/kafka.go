@@ -87,8 +87,8 @@ func (t *KafkaTrigger) Run(ctx context.Context) error {
 		kgo.AutoCommitInterval(t.CommitInterval),
 		kgo.OnPartitionsRevoked(t.revoked),
 		kgo.OnPartitionsLost(t.lost),
-		kgo.FetchMaxBytes(32<<20),
-		kgo.FetchMaxPartitionBytes(8<<20),
+		kgo.FetchMaxBytes(16<<20),
+		kgo.FetchMaxPartitionBytes(4<<20),
 	)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {

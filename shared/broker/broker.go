@@ -37,7 +37,7 @@ func ClientOptions(k config.Kafka) ([]kgo.Opt, error) {
 		kgo.ClientID(k.ClientID),
 		kgo.ProducerLinger(5 * time.Millisecond),
 		kgo.ProducerBatchMaxBytes(4 << 20),
-		kgo.MaxBufferedRecords(100_000),
+		kgo.MaxBufferedRecords(20_000),
 		kgo.RecordRetries(20),
 		kgo.RetryTimeout(30 * time.Second),
 	}
