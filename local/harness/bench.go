@@ -211,7 +211,14 @@ func benchElection(ctx context.Context, cfg config.Config, o BenchOptions, parti
 				*t += suffix
 			}
 		}
-		env, err := Open(ctx, c, o.Log, EnvOptions{InMemory: true})
+		// The embedded broker keeps its records on disk, as local runs do, so
+		// the peak RSS is the pipeline's and not a million records in memory.
+		state, err := os.MkdirTemp("", "voting-bench-state")
+		if err != nil {
+			return run, err
+		}
+		defer os.RemoveAll(state)
+		env, err := Open(ctx, c, o.Log, EnvOptions{StateDir: state})
 		if err != nil {
 			return run, err
 		}
