@@ -1,0 +1,521 @@
+package infra_test
+
+import (
+	"fmt"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/votingpipe/voting/shared/config"
+	"github.com/votingpipe/voting/shared/pipeline"
+)
+
+const templatePath = "../template.yaml"
+
+// logicalID is a function's resource name in template.yaml.
+func logicalID(function string) string {
+	return strings.ToUpper(function[:1]) + function[1:] + "Function"
+}
+
+// required are test values for the parameters that have no default.
+var required = map[string]any{
+	"KafkaBootstrapServers": "b-1.voting.abc123.c2.kafka.us-east-1.amazonaws.com:9098,b-2.voting.abc123.c2.kafka.us-east-1.amazonaws.com:9098",
+	"VpcId":                 "vpc-0123456789abcdef0",
+	"SubnetIds":             "subnet-0aaaaaaaaaaaaaaa1,subnet-0bbbbbbbbbbbbbbb2",
+	"SecurityGroupIds":      "sg-0ccccccccccccccc3",
+	"DatabaseUrl":           "postgres://voting.cluster-abc.us-east-1.rds.amazonaws.com:5432/voting?sslmode=require",
+	"DatabaseSecretArn":     "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-0123-AbCdEf",
+}
+
+// scenario is one way to deploy the template.
+type scenario struct {
+	name   string
+	values map[string]any
+}
+
+const clusterArn = "arn:aws:kafka:us-east-1:123456789012:cluster/voting/5a3c1d2e-7b8f-4e6a-9c0d-1f2e3a4b5c6d-2"
+
+func scenarios() []scenario {
+	with := func(extra map[string]any) map[string]any {
+		m := map[string]any{}
+		for k, v := range required {
+			m[k] = v
+		}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
+	}
+	scram := "arn:aws:secretsmanager:us-east-1:123456789012:secret:AmazonMSK_voting-AbCdEf"
+	return []scenario{
+		{"MSK with IAM", with(map[string]any{"MskClusterArn": clusterArn})},
+		{"MSK with SCRAM", with(map[string]any{"MskClusterArn": clusterArn, "KafkaAuth": "SCRAM", "KafkaScramSecretArn": scram,
+			"SecretsKmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/0a1b2c3d-4e5f-6789-abcd-ef0123456789"})},
+		{"self-managed with SCRAM", with(map[string]any{"KafkaSource": "SelfManagedKafka", "KafkaAuth": "SCRAM", "KafkaScramSecretArn": scram})},
+		{"self-managed without SASL", with(map[string]any{"KafkaSource": "SelfManagedKafka", "KafkaAuth": "NONE", "KafkaTls": "false"})},
+	}
+}
+
+func defaultConfig(t *testing.T) config.Config {
+	t.Helper()
+	cfg, err := config.LoadFrom(map[string]string{}, config.Local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// function is a function resource with the Globals applied.
+func function(t *testing.T, e *evaluator, res map[string]cfnResource, id string) map[string]any {
+	t.Helper()
+	r, ok := res[id]
+	if !ok || r.Type != "AWS::Serverless::Function" {
+		t.Fatalf("template.yaml has no function %s", id)
+	}
+	merged := map[string]any{}
+	globals, _ := e.eval(t, e.tpl.Globals.Function).(map[string]any)
+	for k, v := range globals {
+		merged[k] = v
+	}
+	vars := map[string]any{}
+	if env, ok := globals["Environment"].(map[string]any); ok {
+		for k, v := range env["Variables"].(map[string]any) {
+			vars[k] = v
+		}
+	}
+	for k, v := range r.Properties {
+		merged[k] = v
+	}
+	if env, ok := r.Properties["Environment"].(map[string]any); ok {
+		for k, v := range env["Variables"].(map[string]any) {
+			vars[k] = v
+		}
+	}
+	merged["Environment"] = map[string]any{"Variables": vars}
+	return merged
+}
+
+func TestTemplateFunctions(t *testing.T) {
+	tpl := loadTemplate(t, templatePath)
+	if tpl.Transform != "AWS::Serverless-2016-10-31" {
+		t.Errorf("Transform is %v", tpl.Transform)
+	}
+	makefile, err := os.ReadFile("../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEvaluator(t, tpl, scenarios()[0].values)
+	res := e.resources(t)
+	var fns []string
+	for id, r := range res {
+		if r.Type == "AWS::Serverless::Function" || r.Type == "AWS::Lambda::Function" {
+			fns = append(fns, id)
+		}
+	}
+	slices.Sort(fns)
+	var want []string
+	for _, fn := range pipeline.Functions {
+		want = append(want, logicalID(fn))
+	}
+	slices.Sort(want)
+	if !slices.Equal(fns, want) {
+		t.Fatalf("functions %v, want %v", fns, want)
+	}
+	for _, fn := range pipeline.Functions {
+		id := logicalID(fn)
+		t.Run(fn, func(t *testing.T) {
+			f := function(t, e, res, id)
+			for prop, want := range map[string]string{"CodeUri": ".", "Handler": "bootstrap", "Runtime": "provided.al2023"} {
+				if got := fmt.Sprint(f[prop]); got != want {
+					t.Errorf("%s is %q, want %q", prop, got, want)
+				}
+			}
+			if got := strs(f["Architectures"]); !slices.Equal(got, []string{"arm64"}) {
+				t.Errorf("Architectures %v, want [arm64]", got)
+			}
+			if bm := res[id].Metadata["BuildMethod"]; bm != "makefile" {
+				t.Errorf("Metadata.BuildMethod is %v, want makefile", bm)
+			}
+			// sam build runs `make build-<LogicalId>`, which must build this function for arm64.
+			target := regexp.MustCompile(`(?m)^build-` + id + `:\s+SAM_FUNCTION := (\w+)$`).FindSubmatch(makefile)
+			if target == nil || string(target[1]) != fn {
+				t.Errorf("Makefile has no build-%s target building ./functions/%s", id, fn)
+			}
+			if _, ok := f["Policies"]; ok {
+				t.Error("has SAM Policies; use its own role so that nothing unscoped is attached")
+			}
+			role := fmt.Sprint(f["Role"])
+			if !strings.HasPrefix(role, "getatt:") || res[strings.TrimSuffix(strings.TrimPrefix(role, "getatt:"), ".Arn")].Type != "AWS::IAM::Role" {
+				t.Errorf("Role is %s, want the Arn of a role of this template", role)
+			}
+			lg, _ := f["LoggingConfig"].(map[string]any)
+			lgName := strings.TrimPrefix(fmt.Sprint(lg["LogGroup"]), "ref:")
+			if r := res[lgName]; r.Type != "AWS::Logs::LogGroup" || r.Properties["RetentionInDays"] == nil {
+				t.Errorf("LoggingConfig.LogGroup %v is not a log group of this template with a retention", lg["LogGroup"])
+			}
+			vpc, _ := f["VpcConfig"].(map[string]any)
+			if len(strs(vpc["SubnetIds"])) < 2 || len(strs(vpc["SecurityGroupIds"])) < 1 {
+				t.Errorf("VpcConfig %v", vpc)
+			}
+		})
+	}
+}
+
+// TestTemplateConfiguration: for every way to deploy, the environment the
+// template gives each function is a valid Lambda configuration, with the
+// topics of the defaults and the Kafka security the parameters ask for.
+func TestTemplateConfiguration(t *testing.T) {
+	tpl := loadTemplate(t, templatePath)
+	def := defaultConfig(t)
+	topicParams := map[string]string{
+		"VotersTopic": def.Topics.Voters, "VotesTopic": def.Topics.Votes,
+		"CandidateTotalsTopic": def.Topics.CandidateTotals, "TurnoutTotalsTopic": def.Topics.TurnoutTotals,
+		"VotesDlqTopic": def.Topics.VotesDLQ, "VotersDlqTopic": def.Topics.VotersDLQ,
+	}
+	for p, want := range topicParams {
+		if got := tpl.Parameters[p].Default; got != want {
+			t.Errorf("parameter %s defaults to %v, config to %s", p, got, want)
+		}
+	}
+	if d := fmt.Sprint(tpl.Parameters["KafkaPartitions"].Default); d != fmt.Sprint(def.Kafka.Partitions) {
+		t.Errorf("KafkaPartitions defaults to %s, config to %d", d, def.Kafka.Partitions)
+	}
+	for _, sc := range scenarios() {
+		t.Run(sc.name, func(t *testing.T) {
+			e := newEvaluator(t, tpl, sc.values)
+			res := e.resources(t)
+			for _, fn := range pipeline.Functions {
+				f := function(t, e, res, logicalID(fn))
+				env := map[string]string{}
+				for k, v := range f["Environment"].(map[string]any)["Variables"].(map[string]any) {
+					env[k] = fmt.Sprint(v)
+				}
+				// What awsauth.ExportKafkaSecret does at start with KAFKA_SASL_SECRET_ARN.
+				if env["KAFKA_SASL_SECRET_ARN"] != "" {
+					env["KAFKA_SASL_USERNAME"], env["KAFKA_SASL_PASSWORD"] = "from-secret", "from-secret"
+				}
+				cfg, err := config.LoadFrom(env, config.Lambda)
+				if err != nil {
+					t.Errorf("%s: the template's environment is not a valid configuration: %v", fn, err)
+					continue
+				}
+				if cfg.Topics != def.Topics {
+					t.Errorf("%s: topics %+v, want the defaults %+v", fn, cfg.Topics, def.Topics)
+				}
+				if cfg.DatabaseSecretARN != required["DatabaseSecretArn"] {
+					t.Errorf("%s: DATABASE_SECRET_ARN is %q", fn, cfg.DatabaseSecretARN)
+				}
+				wantMech := map[string]string{"IAM": "AWS_MSK_IAM", "SCRAM": "SCRAM-SHA-512", "NONE": ""}[fmt.Sprint(e.params["KafkaAuth"])]
+				if cfg.Kafka.SASLMechanism != wantMech {
+					t.Errorf("%s: KAFKA_SASL_MECHANISM %q, want %q", fn, cfg.Kafka.SASLMechanism, wantMech)
+				}
+				if fn == pipeline.Dashboard && cfg.Dashboard.Bucket != "ref:DashboardBucket" {
+					t.Errorf("dashboard: DASHBOARD_BUCKET is %q, want the template's bucket", cfg.Dashboard.Bucket)
+				}
+			}
+		})
+	}
+}
+
+// TestTemplateMappings: every Kafka-triggered function has exactly one
+// event-source mapping per deployment, with the topics, consumer group and
+// batching of pipeline.Triggers, partial batch responses and an on-failure
+// destination; register has none.
+func TestTemplateMappings(t *testing.T) {
+	tpl := loadTemplate(t, templatePath)
+	def := defaultConfig(t)
+	for _, sc := range scenarios() {
+		t.Run(sc.name, func(t *testing.T) {
+			e := newEvaluator(t, tpl, sc.values)
+			msk := e.params["KafkaSource"] == "MSK"
+			res := e.resources(t)
+			byFunction := map[string][]map[string]any{}
+			for id, r := range res {
+				switch r.Type {
+				case "AWS::Lambda::EventSourceMapping":
+					fn := strings.TrimPrefix(fmt.Sprint(r.Properties["FunctionName"]), "ref:")
+					byFunction[fn] = append(byFunction[fn], r.Properties)
+				case "AWS::Serverless::Function":
+					if ev, ok := r.Properties["Events"]; ok {
+						t.Errorf("%s has SAM Events %v; the mappings are EventSourceMapping resources", id, ev)
+					}
+				}
+			}
+			if m := byFunction[logicalID(pipeline.Register)]; len(m) != 0 {
+				t.Errorf("register has %d mappings; it is invoked directly", len(m))
+			}
+			for _, tr := range pipeline.Triggers {
+				maps := byFunction[logicalID(tr.Function)]
+				if len(maps) != 1 {
+					t.Errorf("%s: %d event-source mappings, want 1", tr.Function, len(maps))
+					continue
+				}
+				m := maps[0]
+				if got, want := strs(m["Topics"]), tr.Topics(def.Topics); !slices.Equal(got, want) {
+					t.Errorf("%s: Topics %v, want %v", tr.Function, got, want)
+				}
+				groupCfg := "SelfManagedKafkaEventSourceConfig"
+				if msk {
+					groupCfg = "AmazonManagedKafkaEventSourceConfig"
+					if m["EventSourceArn"] != clusterArn {
+						t.Errorf("%s: EventSourceArn %v, want the MskClusterArn parameter", tr.Function, m["EventSourceArn"])
+					}
+				} else {
+					eps := m["SelfManagedEventSource"].(map[string]any)["Endpoints"].(map[string]any)
+					if got := strings.Join(strs(eps["KafkaBootstrapServers"]), ","); got != required["KafkaBootstrapServers"] {
+						t.Errorf("%s: KafkaBootstrapServers %s", tr.Function, got)
+					}
+				}
+				gc, _ := m[groupCfg].(map[string]any)
+				if gc["ConsumerGroupId"] != tr.Group {
+					t.Errorf("%s: %s.ConsumerGroupId %v, want %s", tr.Function, groupCfg, gc["ConsumerGroupId"], tr.Group)
+				}
+				if m["BatchSize"] != tr.BatchSize {
+					t.Errorf("%s: BatchSize %v, want %d", tr.Function, m["BatchSize"], tr.BatchSize)
+				}
+				if w := m["MaximumBatchingWindowInSeconds"]; w != int(tr.Window/time.Second) {
+					t.Errorf("%s: MaximumBatchingWindowInSeconds %v, want %d", tr.Function, w, int(tr.Window/time.Second))
+				}
+				if m["StartingPosition"] != "TRIM_HORIZON" {
+					t.Errorf("%s: StartingPosition %v, want TRIM_HORIZON (every vote counts)", tr.Function, m["StartingPosition"])
+				}
+				if !slices.Contains(strs(m["FunctionResponseTypes"]), "ReportBatchItemFailures") {
+					t.Errorf("%s: FunctionResponseTypes %v lacks ReportBatchItemFailures", tr.Function, m["FunctionResponseTypes"])
+				}
+				// Lambda honours Kafka partial batch responses in provisioned mode only.
+				if pp, _ := m["ProvisionedPollerConfig"].(map[string]any); pp["MinimumPollers"] == nil {
+					t.Errorf("%s: no ProvisionedPollerConfig", tr.Function)
+				}
+				dc, _ := m["DestinationConfig"].(map[string]any)
+				of, _ := dc["OnFailure"].(map[string]any)
+				if of["Destination"] != "getatt:FailedBatchesQueue.Arn" {
+					t.Errorf("%s: DestinationConfig %v", tr.Function, dc)
+				}
+				var access []string
+				sas, _ := m["SourceAccessConfigurations"].([]any)
+				for _, sa := range sas {
+					access = append(access, fmt.Sprint(sa.(map[string]any)["Type"]))
+				}
+				wantAccess := map[bool][]string{true: nil, false: {"VPC_SUBNET", "VPC_SUBNET", "VPC_SECURITY_GROUP"}}[msk]
+				if e.params["KafkaAuth"] == "SCRAM" {
+					wantAccess = append(slices.Clone(wantAccess), "SASL_SCRAM_512_AUTH")
+				}
+				if !slices.Equal(access, wantAccess) {
+					t.Errorf("%s: SourceAccessConfigurations %v, want %v", tr.Function, access, wantAccess)
+				}
+			}
+		})
+	}
+}
+
+// unscopedActions may have Resource "*": they support no resource-level
+// permissions (ec2:Describe* are list/read calls Lambda makes to manage the
+// functions' network interfaces).
+var unscopedActions = []string{"ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups", "ec2:DescribeVpcs"}
+
+// TestTemplateLeastPrivilege: every allowed action is scoped to resources,
+// and each function may touch exactly the topics, group and bucket it uses.
+func TestTemplateLeastPrivilege(t *testing.T) {
+	tpl := loadTemplate(t, templatePath)
+	def := defaultConfig(t)
+	for _, sc := range scenarios() {
+		t.Run(sc.name, func(t *testing.T) {
+			e := newEvaluator(t, tpl, sc.values)
+			res := e.resources(t)
+			granted := map[string]map[string][]string{} // role -> action -> resources
+			for id, r := range res {
+				var docs []any
+				switch r.Type {
+				case "AWS::IAM::Role":
+					for _, p := range r.Properties["Policies"].([]any) {
+						docs = append(docs, p.(map[string]any)["PolicyDocument"])
+					}
+					if mp := r.Properties["ManagedPolicyArns"]; mp != nil {
+						t.Errorf("%s has managed policies %v; their statements are not scoped", id, mp)
+					}
+				case "AWS::IAM::Policy", "AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy":
+					docs = append(docs, r.Properties["PolicyDocument"])
+				default:
+					continue
+				}
+				granted[id] = map[string][]string{}
+				for _, d := range docs {
+					for _, st := range d.(map[string]any)["Statement"].([]any) {
+						s := st.(map[string]any)
+						actions, resources := strs(s["Action"]), strs(s["Resource"])
+						if s["Effect"] != "Allow" {
+							continue
+						}
+						if len(resources) == 0 {
+							t.Errorf("%s: %v has no Resource", id, actions)
+						}
+						for _, a := range actions {
+							if strings.Contains(a, "*") {
+								t.Errorf("%s: wildcard action %s", id, a)
+							}
+							for _, rsc := range resources {
+								if rsc == "*" && !slices.Contains(unscopedActions, a) {
+									t.Errorf("%s: %s on Resource \"*\"", id, a)
+								}
+								if rsc == "" || strings.HasSuffix(rsc, ":*") && !strings.Contains(rsc, ":log-group:") {
+									t.Errorf("%s: %s on unscoped resource %q", id, a, rsc)
+								}
+							}
+							granted[id][a] = append(granted[id][a], resources...)
+						}
+						if r.Type == "AWS::S3::BucketPolicy" && s["Condition"] == nil {
+							t.Errorf("%s: allows %v with no condition", id, actions)
+						}
+					}
+				}
+			}
+
+			kafka := e.params["KafkaAuth"] == "IAM"
+			prefix := "arn:aws:kafka:us-east-1:123456789012:"
+			cluster := strings.TrimPrefix(clusterArn, prefix+"cluster/")
+			topicArn := func(topic string) string { return prefix + "topic/" + cluster + "/" + topic }
+			produces := map[string][]string{
+				pipeline.Register:  {def.Topics.Voters},
+				pipeline.Ballot:    {def.Topics.Votes, def.Topics.VotersDLQ},
+				pipeline.Tally:     {def.Topics.CandidateTotals, def.Topics.TurnoutTotals, def.Topics.VotesDLQ},
+				pipeline.Dashboard: nil,
+			}
+			for _, fn := range pipeline.Functions {
+				role := strings.TrimSuffix(strings.TrimPrefix(fmt.Sprint(res[logicalID(fn)].Properties["Role"]), "getatt:"), ".Arn")
+				g := granted[role]
+				if g == nil {
+					t.Errorf("%s: no role %s", fn, role)
+					continue
+				}
+				if !slices.Contains(g["secretsmanager:GetSecretValue"], fmt.Sprint(required["DatabaseSecretArn"])) {
+					t.Errorf("%s: cannot read the database secret", fn)
+				}
+				if e.params["KafkaAuth"] == "SCRAM" && !slices.Contains(g["secretsmanager:GetSecretValue"], fmt.Sprint(e.params["KafkaScramSecretArn"])) {
+					t.Errorf("%s: cannot read the SCRAM secret", fn)
+				}
+				var written []string
+				for _, r := range g["kafka-cluster:WriteData"] {
+					written = append(written, r)
+				}
+				var want []string
+				if kafka {
+					for _, tp := range produces[fn] {
+						want = append(want, topicArn(tp))
+					}
+				}
+				slices.Sort(written)
+				slices.Sort(want)
+				if !slices.Equal(written, want) {
+					t.Errorf("%s: may write %v, produces to %v", fn, written, want)
+				}
+				tr, triggered := pipeline.TriggerFor(fn)
+				var read, wantRead []string
+				read = append(read, g["kafka-cluster:ReadData"]...)
+				if kafka && triggered {
+					for _, tp := range tr.Topics(def.Topics) {
+						wantRead = append(wantRead, topicArn(tp))
+					}
+					if groups := g["kafka-cluster:AlterGroup"]; !slices.Equal(groups, []string{prefix + "group/" + cluster + "/" + tr.Group}) {
+						t.Errorf("%s: may alter groups %v, want only %s", fn, groups, tr.Group)
+					}
+				}
+				slices.Sort(read)
+				slices.Sort(wantRead)
+				if !slices.Equal(read, wantRead) {
+					t.Errorf("%s: may read %v, consumes %v", fn, read, wantRead)
+				}
+				if triggered && !slices.Equal(g["sqs:SendMessage"], []string{"getatt:FailedBatchesQueue.Arn"}) {
+					t.Errorf("%s: cannot send failed batches to the queue: %v", fn, g["sqs:SendMessage"])
+				}
+				if put := g["s3:PutObject"]; (fn == pipeline.Dashboard) != (len(put) > 0) {
+					t.Errorf("%s: s3:PutObject on %v", fn, put)
+				} else if fn == pipeline.Dashboard && !slices.Equal(put, []string{"getatt:DashboardBucket.Arn/*"}) {
+					t.Errorf("dashboard: s3:PutObject on %v, want the dashboard bucket only", put)
+				}
+			}
+		})
+	}
+}
+
+var (
+	credentialsInURL = regexp.MustCompile(`://[^/\s:@]+:[^/\s@]+@`)
+	accessKey        = regexp.MustCompile(`\b(AKIA|ASIA)[0-9A-Z]{16}\b`)
+	passwordWord     = regexp.MustCompile(`(?i)(password|passwd|pwd)\s*[=:]\s*\S`)
+)
+
+// TestTemplateNoPlaintextSecrets: no credential is written in the template;
+// the functions get the database and SCRAM credentials from Secrets Manager.
+func TestTemplateNoPlaintextSecrets(t *testing.T) {
+	tpl := loadTemplate(t, templatePath)
+	raw := map[string]any{"Parameters": map[string]any{}, "Resources": map[string]any{}, "Globals": tpl.Globals.Function}
+	for name, p := range tpl.Parameters {
+		raw["Parameters"].(map[string]any)[name] = map[string]any{"Default": p.Default}
+		lname := strings.ToLower(name)
+		if (strings.Contains(lname, "password") || strings.Contains(lname, "secret")) && !strings.HasSuffix(lname, "arn") {
+			if !p.NoEcho || p.Default != nil {
+				t.Errorf("parameter %s looks like a secret: it must be NoEcho without a default", name)
+			}
+		}
+	}
+	for name, r := range tpl.Resources {
+		raw["Resources"].(map[string]any)[name] = r.Properties
+	}
+	walkScalars("", raw, func(path, v string) {
+		if credentialsInURL.MatchString(v) || accessKey.MatchString(v) || passwordWord.MatchString(v) {
+			t.Errorf("%s: %q looks like a plain-text credential", path, v)
+		}
+	})
+	for _, sc := range scenarios() {
+		e := newEvaluator(t, tpl, sc.values)
+		res := e.resources(t)
+		for _, fn := range pipeline.Functions {
+			vars := function(t, e, res, logicalID(fn))["Environment"].(map[string]any)["Variables"].(map[string]any)
+			for k := range vars {
+				if (strings.Contains(k, "PASSWORD") || strings.Contains(k, "SECRET")) && !strings.HasSuffix(k, "_ARN") {
+					t.Errorf("%s (%s): environment variable %s carries a secret; use a *_SECRET_ARN", fn, sc.name, k)
+				}
+			}
+			if u := fmt.Sprint(vars["DATABASE_URL"]); credentialsInURL.MatchString(u) {
+				t.Errorf("%s: DATABASE_URL %s carries credentials", fn, u)
+			}
+		}
+	}
+	// The DatabaseUrl parameter refuses a URL with credentials.
+	pat := regexp.MustCompile(tpl.Parameters["DatabaseUrl"].AllowedPattern)
+	for u, ok := range map[string]bool{
+		"postgres://db.internal:5432/voting?sslmode=require": true,
+		"postgresql://db/voting":                             true,
+		"postgres://voting:hunter2@db.internal:5432/voting":  false,
+		"postgres://voting@db.internal/voting":               false,
+	} {
+		if pat.MatchString(u) != ok {
+			t.Errorf("DatabaseUrl pattern on %s: accepted=%v, want %v", u, !ok, ok)
+		}
+	}
+}
+
+func TestTemplateOutputs(t *testing.T) {
+	tpl := loadTemplate(t, templatePath)
+	e := newEvaluator(t, tpl, scenarios()[0].values)
+	url := fmt.Sprint(e.eval(t, tpl.Outputs["DashboardUrl"].Value))
+	if url != "https://getatt:DashboardDistribution.DomainName/index.html" {
+		t.Errorf("DashboardUrl is %s", url)
+	}
+	for _, fn := range pipeline.Functions {
+		out, ok := tpl.Outputs[logicalID(fn)+"Name"]
+		if !ok || fmt.Sprint(e.eval(t, out.Value)) != "ref:"+logicalID(fn) {
+			t.Errorf("no output %sName with the function's name", logicalID(fn))
+		}
+	}
+	res := e.resources(t)
+	bucket := res["DashboardBucket"].Properties
+	pab, _ := bucket["PublicAccessBlockConfiguration"].(map[string]any)
+	for _, k := range []string{"BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"} {
+		if pab[k] != true {
+			t.Errorf("dashboard bucket: %s is not true", k)
+		}
+	}
+}
