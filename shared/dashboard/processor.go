@@ -79,7 +79,7 @@ func (p *Processor) Render(ctx context.Context) (Result, error) {
 	res := Result{TakenAt: snap.TakenAt, Counted: snap.Counted, Files: len(page.Files), Bytes: page.Size(),
 		Read: read.Sub(start), Render: rendered.Sub(read), Publish: done.Sub(rendered)}
 	p.lastStart, p.last = start, res
-	p.log().LogAttrs(ctx, slog.LevelInfo, "dashboard rendered",
+	p.log().LogAttrs(ctx, slog.LevelDebug, "dashboard rendered",
 		slog.Int64("counted", res.Counted), slog.Int("bytes", res.Bytes),
 		slog.Duration("read", res.Read), slog.Duration("render", res.Render), slog.Duration("publish", res.Publish))
 	return res, nil
