@@ -339,9 +339,6 @@ func TestHandlersWithSampleEvents(t *testing.T) {
 	})
 
 	t.Run("dashboard", func(t *testing.T) {
-		if _, err := pipeline.Handler(pipeline.Dashboard, w.deps); err != nil {
-			t.Skipf("dashboard function not available yet: %v", err)
-		}
 		golden(t, "dashboard.response.json", w.invoke(t, pipeline.Dashboard, "dashboard.json"))
 		page, err := os.ReadFile(filepath.Join(w.cfg.Dashboard.Dir, "index.html"))
 		if err != nil {

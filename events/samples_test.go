@@ -66,14 +66,20 @@ func sheet() *ballot.Sheet {
 	if err := req.Normalize(); err != nil {
 		panic(err)
 	}
-	s := &ballot.Sheet{Seed: *req.Seed}
-	cands := register.Candidates(req)
-	slices.SortFunc(cands, func(a, b generator.CandidateSpec) int { return strings.Compare(a.CandidateID, b.CandidateID) })
-	for _, c := range cands {
-		s.Candidates = append(s.Candidates, c.Candidate)
-		s.Weights = append(s.Weights, c.Weight)
+	specs := register.Candidates(req)
+	slices.SortFunc(specs, func(a, b generator.CandidateSpec) int { return strings.Compare(a.CandidateID, b.CandidateID) })
+	var cands []election.Candidate
+	var weights []float64
+	for _, c := range specs {
+		cands = append(cands, c.Candidate)
+		weights = append(weights, c.Weight)
 	}
-	return s
+	return ballot.NewSheet(*req.Seed, cands, weights)
+}
+
+// choice returns the candidate the sheet gives voter v.
+func choice(s *ballot.Sheet, v election.Voter) election.Candidate {
+	return s.Candidates[election.Choose(s.Seed, v.VoterID, s.Weights)]
 }
 
 // voterRecords are ballot.json's records: voters 0-2 on voters_topic-0.
@@ -100,21 +106,14 @@ func voteRecords(topics config.Topics) []*kgo.Record {
 	s := sheet()
 	var recs []*kgo.Record
 	for i, vr := range voterRecords(topics) {
-		var v election.Voter
-		if err := json.Unmarshal(vr.Value, &v); err != nil {
-			panic(err)
-		}
-		val, err := json.Marshal(s.Cast(v, vr.Timestamp))
-		if err != nil {
-			panic(err)
-		}
 		recs = append(recs, &kgo.Record{
-			Topic: topics.Votes, Partition: 0, Offset: int64(i), Key: []byte(v.VoterID), Value: val,
+			Topic: topics.Votes, Partition: 0, Offset: int64(i), Key: vr.Key,
+			Value:     s.Cast(nil, string(vr.Key), vr.Value, vr.Timestamp),
 			Timestamp: vr.Timestamp.Add(40 * time.Millisecond),
 		})
 	}
 	v3 := generator.Voter(sampleSeed, 3)
-	c3 := s.Cast(v3, voteTime.Add(5*time.Second)).Candidate
+	c3 := choice(s, v3)
 	minimal := fmt.Sprintf(`{"voter_id":%q,"candidate_id":%q,"voting_time":%q,"vote":1}`,
 		v3.VoterID, c3.CandidateID, voteTime.Add(5*time.Second).Format(time.RFC3339Nano))
 	v4 := generator.Voter(sampleSeed, 4)
@@ -144,7 +143,7 @@ func totalsRecords(topics config.Topics) []*kgo.Record {
 	}
 	for _, i := range countedVoters {
 		v := generator.Voter(sampleSeed, i)
-		votes[s.Cast(v, at).CandidateID]++
+		votes[choice(s, v).CandidateID]++
 		byState[v.Address.State]++
 	}
 	var recs []*kgo.Record

@@ -432,9 +432,6 @@ func TestBootstrapsUnderEmulator(t *testing.T) {
 			t.Fatal(err)
 		}
 		status, body := e.post(t, payload)
-		if strings.Contains(e.logs.String(), "not built yet") {
-			t.Skip("dashboard function not available yet")
-		}
 		if status != http.StatusOK {
 			t.Fatalf("HTTP %d: %s\n%s", status, body, e.logs)
 		}
