@@ -80,11 +80,23 @@ type APIInvoker struct {
 	// URL is the full invocation URL.
 	URL    string
 	Client *http.Client
+	// Slots, when set, bounds concurrent invocations: one is taken from it
+	// for each. A single execution environment such as aws-lambda-rie
+	// answers a second concurrent invocation with HTTP 400.
+	Slots chan struct{}
 }
 
 // Invoke posts payload and returns the function's response; a non-200
 // status or a function error is an error.
 func (a *APIInvoker) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	if a.Slots != nil {
+		select {
+		case a.Slots <- struct{}{}:
+			defer func() { <-a.Slots }()
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.URL, bytes.NewReader(payload))
 	if err != nil {
 		return nil, err
@@ -118,16 +130,23 @@ func (a *APIInvoker) Invoke(ctx context.Context, payload []byte) ([]byte, error)
 // http://127.0.0.1:9001/2015-03-31/functions/function/invocations), else
 // the Invoke API path for name under it.
 func InvocationURL(endpoint, name string) (string, error) {
+	u, _, err := invocationURL(endpoint, name)
+	return u, err
+}
+
+// invocationURL also reports whether endpoint was a full invocation URL:
+// one execution environment, invoked one batch at a time.
+func invocationURL(endpoint, name string) (string, bool, error) {
 	u, err := url.Parse(endpoint)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("%q is not an http(s)://host:port endpoint", endpoint)
+		return "", false, fmt.Errorf("%q is not an http(s)://host:port endpoint", endpoint)
 	}
 	if strings.Trim(u.Path, "/") != "" {
-		return u.String(), nil
+		return u.String(), true, nil
 	}
 	u.Path = "/2015-03-31/functions/" + name + "/invocations"
 	u.RawPath = "/2015-03-31/functions/" + url.PathEscape(name) + "/invocations"
-	return u.String(), nil
+	return u.String(), false, nil
 }
 
 // InvokeTargets says where functions run when not in the harness's process
@@ -151,7 +170,10 @@ type InvokeTargets struct {
 }
 
 // ParseEndpoints parses --invoke-endpoint: a comma-separated list of
-// URL (every function) and FUNCTION=URL entries.
+// URL (every function) and FUNCTION=URL entries. A URL without a path is an
+// Invoke API service (sam local start-lambda: functions by name, invoked
+// concurrently); a full invocation URL is one execution environment (the
+// emulator), invoked one batch at a time.
 func ParseEndpoints(spec string) (map[string]string, error) {
 	out := map[string]string{}
 	for _, e := range strings.Split(spec, ",") {
@@ -207,6 +229,7 @@ func (t InvokeTargets) Invokers(ctx context.Context, functions []string) (map[st
 	}
 	client := &http.Client{Timeout: timeout}
 	var aws *awsLambda
+	slots := map[string]chan struct{}{} // per single-environment URL
 	for _, fn := range functions {
 		var inv Invoker
 		endpoint, ok := t.Endpoints[fn]
@@ -215,11 +238,18 @@ func (t InvokeTargets) Invokers(ctx context.Context, functions []string) (map[st
 		}
 		switch {
 		case ok:
-			u, err := InvocationURL(endpoint, t.Name(fn))
+			u, single, err := invocationURL(endpoint, t.Name(fn))
 			if err != nil {
 				return nil, err
 			}
-			inv = &APIInvoker{Function: fn, URL: u, Client: client}
+			a := &APIInvoker{Function: fn, URL: u, Client: client}
+			if single {
+				if slots[u] == nil {
+					slots[u] = make(chan struct{}, 1)
+				}
+				a.Slots = slots[u]
+			}
+			inv = a
 		case t.AWS:
 			if aws == nil {
 				var err error

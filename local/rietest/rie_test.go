@@ -1,0 +1,234 @@
+// Package rietest drives the built Lambda bootstraps through the local
+// harness: each function's bootstrap runs under the Lambda runtime
+// interface emulator (aws-lambda-rie, the go.mod tool; no Docker) and the
+// harness invokes it over the Invoke API, exactly as --invoke-endpoint
+// does, for a small election on the embedded Kafka broker and a fresh
+// Postgres database. It lives in its own package so building the
+// bootstraps does not count against the harness tests' time.
+package rietest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/votingpipe/voting/local/harness"
+	"github.com/votingpipe/voting/shared/broker"
+	"github.com/votingpipe/voting/shared/config"
+	"github.com/votingpipe/voting/shared/pgtest"
+	"github.com/votingpipe/voting/shared/pipeline"
+)
+
+var functions = []string{pipeline.Register, pipeline.Ballot, pipeline.Tally}
+
+func goTool() string {
+	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); exists(p) {
+		return p
+	}
+	return "go"
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// build compiles the bootstraps as `make build` does (for this machine's
+// architecture) and the emulator, into dir.
+func build(t *testing.T) (dir, rie string) {
+	t.Helper()
+	dir = t.TempDir()
+	args := []string{"build", "-tags", "lambda.norpc", "-trimpath", "-ldflags", "-s -w", "-o", dir + string(filepath.Separator)}
+	for _, fn := range functions {
+		args = append(args, "./functions/"+fn)
+	}
+	cmd := exec.Command(goTool(), args...)
+	cmd.Dir = "../.."
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	rie = filepath.Join(dir, "aws-lambda-rie")
+	cmd = exec.Command(goTool(), "build", "-o", rie, "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie")
+	cmd.Dir = "../.."
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build aws-lambda-rie (the go.mod tool): %v\n%s", err, out)
+	}
+	return dir, rie
+}
+
+type logs struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logs) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logs) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// emulate runs bootstrap under the emulator with env as the whole
+// environment and returns its invocation URL.
+func emulate(t *testing.T, rie, bootstrap string, env map[string]string) (string, *logs) {
+	t.Helper()
+	ports := make([]int, 2)
+	for i := range ports {
+		p, err := broker.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports[i] = p
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
+	out := &logs{}
+	cmd := exec.Command(rie, "--runtime-interface-emulator-address", addr,
+		"--runtime-api-address", net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1])), bootstrap)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // stop the bootstrap with it
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }() //nolint:errcheck // stopped by the test
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) //nolint:errcheck
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) //nolint:errcheck
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("%s logs:\n%s", filepath.Base(bootstrap), out)
+		}
+	})
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
+			c.Close()
+			break
+		}
+		select {
+		case <-exited:
+			t.Fatalf("emulator exited at start:\n%s", out)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("emulator not listening on %s:\n%s", addr, out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return "http://" + addr + "/2015-03-31/functions/function/invocations", out
+}
+
+func TestHarnessDrivesBootstrapsUnderEmulator(t *testing.T) {
+	start := time.Now()
+	dir, rie := build(t)
+	t.Logf("built bootstraps and emulator in %s", time.Since(start).Round(time.Millisecond))
+
+	dsn := pgtest.New(t)
+	cfg, err := config.LoadFrom(map[string]string{
+		"DATABASE_URL":     dsn,
+		"DASHBOARD_DIR":    t.TempDir(),
+		"KAFKA_PARTITIONS": "2",
+	}, config.Local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	// A persistent embedded broker (in a scratch directory), so the audit
+	// checks the votes topic's end offsets too.
+	env, err := harness.Open(context.Background(), cfg, log, harness.EnvOptions{StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Close()
+
+	// Each bootstrap sees only what a deployed function would: its
+	// configuration in the environment.
+	fnEnv := map[string]string{
+		"DATABASE_URL":     dsn,
+		"KAFKA_BROKERS":    strings.Join(env.Config.Kafka.Brokers, ","),
+		"KAFKA_PARTITIONS": "2",
+		"DASHBOARD_DIR":    t.TempDir(),
+		"LOG_LEVEL":        "warn",
+		"AWS_REGION":       "us-east-1",
+	}
+	var spec []string
+	for _, fn := range functions {
+		u, _ := emulate(t, rie, filepath.Join(dir, fn), fnEnv)
+		spec = append(spec, fn+"="+u)
+	}
+	// What --invoke-endpoint register=URL,ballot=URL,tally=URL builds.
+	endpoints, err := harness.ParseEndpoints(strings.Join(spec, ","))
+	if err != nil {
+		t.Fatal(err)
+	}
+	invokers, err := harness.InvokeTargets{Endpoints: endpoints}.Invokers(context.Background(), functions)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A handler error comes back from the emulator as HTTP 200 with an
+	// errorType body: the invoker reports it as a function error.
+	_, err = invokers[pipeline.Tally].Invoke(context.Background(), []byte(`{"records": 5}`))
+	var fe *harness.FunctionError
+	if !errors.As(err, &fe) {
+		t.Fatalf("a malformed event answered %v; want a function error", err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const voters = 2000
+	sum, err := harness.Run(ctx, env, harness.RunOptions{
+		Voters: voters, Candidates: 3, Seed: 21, UntilDone: true, Functions: functions, Out: io.Discard,
+		Invokers: invokers,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Tallied != voters || sum.Rejected != 0 {
+		t.Fatalf("tallied %d, rejected %d; want %d, 0", sum.Tallied, sum.Rejected, voters)
+	}
+	var out bytes.Buffer
+	rep, err := harness.Audit(context.Background(), env, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() {
+		t.Fatalf("audit:\n%s", out.String())
+	}
+	for _, p := range rep.Partitions {
+		if p.End < 0 {
+			t.Fatalf("audit did not check the end offsets:\n%s", out.String())
+		}
+	}
+	t.Logf("election of %d voters through the emulated functions in %.1fs: ballot %d invocations, tally %d",
+		voters, sum.Seconds, sum.Stats[pipeline.Ballot].Invocations.Load(), sum.Stats[pipeline.Tally].Invocations.Load())
+	if f := sum.Stats[pipeline.Tally].Failures.Load() + sum.Stats[pipeline.Ballot].Failures.Load(); f != 0 {
+		t.Fatalf("%d failed invocations; the single-environment endpoints must be invoked one at a time", f)
+	}
+}
