@@ -29,6 +29,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/votingpipe/voting/shared/broker"
 	"github.com/votingpipe/voting/shared/config"
@@ -441,6 +443,75 @@ func TestBootstrapsUnderEmulator(t *testing.T) {
 			t.Errorf("no index.html in DASHBOARD_DIR")
 		}
 	})
+}
+
+// TestRegisterCreatesTopics: on a broker with no topics, the register
+// function creates the pipeline's topics at start (nothing else does in
+// AWS), with the configured partitions and compaction.
+func TestRegisterCreatesTopics(t *testing.T) {
+	kf, err := broker.StartEmbedded(broker.EmbeddedOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(kf.Close)
+	e := startEmulator(t, pipeline.Register, map[string]string{
+		"DATABASE_URL":     pgtest.New(t),
+		"KAFKA_BROKERS":    strings.Join(kf.Addrs(), ","),
+		"KAFKA_PARTITIONS": "3",
+	})
+	out := e.invoke(t, []byte(`{"voters": 5}`))
+	if _, failed := asLambdaError(out); failed {
+		t.Fatalf("register: %s\n%s", out, e.logs)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(kf.Addrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cfg, err := config.LoadFrom(map[string]string{}, config.Local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	specs := broker.Topics(cfg.Topics, 3)
+	var names []string
+	for _, s := range specs {
+		names = append(names, s.Name)
+	}
+	details, err := adm.ListTopics(ctx, names...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	confs, err := adm.DescribeTopicConfigs(ctx, names...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range specs {
+		d, ok := details[s.Name]
+		if !ok || d.Err != nil {
+			t.Errorf("topic %s was not created: %v", s.Name, d.Err)
+			continue
+		}
+		if len(d.Partitions) != 3 {
+			t.Errorf("topic %s has %d partitions, want 3", s.Name, len(d.Partitions))
+		}
+		rc, err := confs.On(s.Name, nil)
+		if err != nil {
+			t.Errorf("configs of %s: %v", s.Name, err)
+			continue
+		}
+		compact := false
+		for _, c := range rc.Configs {
+			if c.Key == "cleanup.policy" && c.MaybeValue() == "compact" {
+				compact = true
+			}
+		}
+		if compact != s.Compacted {
+			t.Errorf("topic %s: compacted=%v, want %v", s.Name, compact, s.Compacted)
+		}
+	}
 }
 
 // TestBootstrapInitFailure: a function whose configuration is invalid fails

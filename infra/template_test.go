@@ -279,6 +279,9 @@ func TestTemplateMappings(t *testing.T) {
 				if w := m["MaximumBatchingWindowInSeconds"]; w != int(tr.Window/time.Second) {
 					t.Errorf("%s: MaximumBatchingWindowInSeconds %v, want %d", tr.Function, w, int(tr.Window/time.Second))
 				}
+				if m["Enabled"] != "true" {
+					t.Errorf("%s: Enabled %v, want the EnableKafkaTriggers parameter (default true)", tr.Function, m["Enabled"])
+				}
 				if m["StartingPosition"] != "TRIM_HORIZON" {
 					t.Errorf("%s: StartingPosition %v, want TRIM_HORIZON (every vote counts)", tr.Function, m["StartingPosition"])
 				}
@@ -410,6 +413,19 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 				slices.Sort(want)
 				if !slices.Equal(written, want) {
 					t.Errorf("%s: may write %v, produces to %v", fn, written, want)
+				}
+				// Only register creates topics: all of them, when it starts.
+				var creates, wantCreates []string
+				creates = append(creates, g["kafka-cluster:CreateTopic"]...)
+				if kafka && fn == pipeline.Register {
+					for _, tp := range def.Topics.All() {
+						wantCreates = append(wantCreates, topicArn(tp))
+					}
+				}
+				slices.Sort(creates)
+				slices.Sort(wantCreates)
+				if !slices.Equal(creates, wantCreates) {
+					t.Errorf("%s: may create topics %v, want %v", fn, creates, wantCreates)
 				}
 				tr, triggered := pipeline.TriggerFor(fn)
 				var read, wantRead []string

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
@@ -38,6 +39,17 @@ func LambdaMain(function string) {
 	if err != nil {
 		log.Error("start", "error", err)
 		os.Exit(1)
+	}
+	if function == Register {
+		// Nothing else creates the topics in AWS: register, which runs first,
+		// creates any that are missing (with the partition count and the
+		// compaction the pipeline wants). Best effort: an operator may have
+		// created them, and a broker may not let this role create topics.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if err := broker.EnsureTopics(ctx, deps.Kafka, broker.Topics(cfg.Topics, cfg.Kafka.Partitions)); err != nil {
+			log.Warn("could not create the topics; create them before the triggers need them", "error", err)
+		}
+		cancel()
 	}
 	handler, err := Handler(function, deps)
 	if err != nil {
