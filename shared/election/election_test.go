@@ -21,11 +21,14 @@ func TestDecodeBallot(t *testing.T) {
 		{"minimal vote", `{"voter_id":"v1","candidate_id":"c1","voting_time":"2026-11-03T10:00:00.123Z","vote":1}`, "", ""},
 		{"full original vote", `{"voter_id":"v1","voter_name":"A","address":{"state":"Ohio"},"candidate_id":"c1","candidate_name":"B","voting_time":"2026-11-03T10:00:00+01:00","vote":1}`, "", ""},
 		{"not JSON", `{"voter_id":`, election.ReasonMalformed, "invalid JSON"},
-		{"trailing garbage", `{"voter_id":"v","candidate_id":"c","voting_time":"2026-11-03T10:00:00Z","vote":1} x`, election.ReasonMalformed, "after top-level value"},
+		{"trailing garbage", `{"voter_id":"v","candidate_id":"c","voting_time":"2026-11-03T10:00:00Z","vote":1} x`, election.ReasonMalformed, "invalid JSON"},
 		{"null", `null`, election.ReasonMalformed, "not a JSON object"},
 		{"empty", ``, election.ReasonMalformed, "empty"},
 		{"array", `[1,2]`, election.ReasonMalformed, ""},
 		{"missing fields", `{"voter_id":"v"}`, election.ReasonMalformed, "candidate_id, voting_time, vote"},
+		{"NUL in an ID", `{"voter_id":"v\u0000","candidate_id":"c","voting_time":"2026-11-03T10:00:00Z","vote":1}`, election.ReasonMalformed, "NUL"},
+		{"invalid UTF-8 in an ID", "{\"voter_id\":\"v\xff\",\"candidate_id\":\"c\",\"voting_time\":\"2026-11-03T10:00:00Z\",\"vote\":1}", election.ReasonMalformed, "UTF-8"},
+		{"vote not a number", `{"voter_id":"v","candidate_id":"c","voting_time":"2026-11-03T10:00:00Z","vote":"1"}`, election.ReasonMalformed, "field vote"},
 		{"vote not 1", `{"voter_id":"v","candidate_id":"c","voting_time":"2026-11-03T10:00:00Z","vote":2}`, election.ReasonMalformed, "vote is 2"},
 		{"bad time", `{"voter_id":"v","candidate_id":"c","voting_time":"yesterday","vote":1}`, election.ReasonMalformed, "voting_time"},
 		{"wrong type", `{"voter_id":7,"candidate_id":"c","voting_time":"2026-11-03T10:00:00Z","vote":1}`, election.ReasonMalformed, "voter_id"},
@@ -174,5 +177,20 @@ func TestAppendVoteEqualsVote(t *testing.T) {
 	bad := []byte(`{"voter_id":"v","voter_name":"A","date_of_birth":"1980-01-02","gender":"f","address":{"state":"Ohio"},"registered_age":40,"candidate_id":"x"}`)
 	if _, err := election.DecodeVoter(bad, 0); err == nil {
 		t.Fatal("a voter record with candidate_id was accepted")
+	}
+}
+
+func BenchmarkDecodeBallot(b *testing.B) {
+	voter := election.Voter{VoterID: "ec86b6fd-125c-498f-b476-94c1a66b763d", VoterName: "Stanley Fisher", DateOfBirth: "1985-09-12",
+		Gender: "male", Address: election.Address{Street: "43972 Spurville", City: "Anaheim", State: "Wisconsin", Country: "United States", Postcode: "10777"},
+		Email: "stanley.fisher220@headmodels.org", Picture: strings.Repeat("x", 230), RegisteredAge: 41}
+	rec, _ := json.Marshal(voter)
+	vote := election.AppendVote(nil, rec, election.CandidateFields(election.Candidate{CandidateID: "b4c79a4e-b5c8-450e-a49e-cbcfac73a322",
+		CandidateName: "Drake Woods", PartyAffiliation: "Management Party", Biography: strings.Repeat("b", 60), PhotoURL: strings.Repeat("p", 400)}), time.Now())
+	b.SetBytes(int64(len(vote)))
+	for b.Loop() {
+		if _, err := election.DecodeBallot(vote, 0); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

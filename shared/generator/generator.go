@@ -1,9 +1,11 @@
 package generator
 
 import (
+	"encoding/binary"
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,8 +26,12 @@ var Parties = []string{"Management Party", "Savior Party", "Tech Republic Party"
 var partyColors = []string{"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"}
 
 func faker(seed int64, stream string, i int) *gofakeit.Faker {
+	var b [16]byte
+	binary.LittleEndian.PutUint64(b[:8], uint64(seed))
+	binary.LittleEndian.PutUint64(b[8:], uint64(i))
 	h := fnv.New64a()
-	fmt.Fprintf(h, "%d/%s/%d", seed, stream, i)
+	h.Write(b[:])
+	h.Write([]byte(stream))
 	s := h.Sum64()
 	return gofakeit.NewFaker(rand.NewPCG(s, s^0x9e3779b97f4a7c15), false)
 }
@@ -107,7 +113,7 @@ func Voter(seed int64, i int) election.Voter {
 			Country:  "United States",
 			Postcode: f.Zip(),
 		},
-		Email:         strings.ToLower(emailPart(first)+"."+emailPart(last)) + fmt.Sprintf("%d@", f.IntN(1000)) + f.DomainName(),
+		Email:         strings.ToLower(emailPart(first)+"."+emailPart(last)) + strconv.Itoa(f.IntN(1000)) + "@" + f.DomainName(),
 		PhoneNumber:   f.PhoneFormatted(),
 		CellNumber:    f.PhoneFormatted(),
 		Picture:       Avatar(name, partyColors[int(f.IntN(len(partyColors)))], 64),
@@ -136,8 +142,10 @@ func Avatar(name, color string, size int) string {
 
 var dataURLEscaper = strings.NewReplacer("%", "%25", "#", "%23", "<", "%3C", ">", "%3E", `"`, "%22", "\n", "%0A")
 
+var xmlEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;", "'", "&apos;")
+
 func xmlEscape(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;", "'", "&apos;").Replace(s)
+	return xmlEscaper.Replace(s)
 }
 
 func emailPart(s string) string {
