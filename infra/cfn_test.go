@@ -313,6 +313,16 @@ func (e *evaluator) intrinsic(t *testing.T, fn string, arg any) (any, bool) {
 			parts = append(parts, fmt.Sprint(p))
 		}
 		return strings.Join(parts, fmt.Sprint(a[0])), true
+	case "Fn::GetAZs":
+		return []any{e.region + "a", e.region + "b", e.region + "c"}, true
+	case "Fn::Cidr":
+		a := e.eval(t, arg).([]any)
+		n, _ := strconv.Atoi(fmt.Sprint(a[1]))
+		var out []any
+		for i := range n {
+			out = append(out, fmt.Sprintf("cidr%d-of:%v", i, a[0]))
+		}
+		return out, true
 	case "Fn::Sub":
 		var text string
 		vars := map[string]any{}
