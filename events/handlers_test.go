@@ -229,6 +229,9 @@ func withoutUpdatedAt(t *testing.T, b []byte) string {
 // checks the responses (golden files in testdata/), the rows and the records
 // each one leaves.
 func TestHandlersWithSampleEvents(t *testing.T) {
+	if *update {
+		writeSamples(t) // the golden responses are those of the current events
+	}
 	w := newWorld(t)
 	topics := w.cfg.Topics
 

@@ -215,16 +215,23 @@ func mustJSON(v any) []byte {
 	return append(b, '\n')
 }
 
+// writeSamples rewrites the sample events (-update).
+func writeSamples(t *testing.T) {
+	t.Helper()
+	for name, b := range samples() {
+		if err := os.WriteFile(name, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // TestSampleEvents checks that the checked-in events are the ones the
 // generator and ballot code produce today (-update rewrites them).
 func TestSampleEvents(t *testing.T) {
+	if *update {
+		writeSamples(t)
+	}
 	for name, want := range samples() {
-		if *update {
-			if err := os.WriteFile(name, want, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
 		got, err := os.ReadFile(name)
 		if err != nil {
 			t.Fatal(err)
