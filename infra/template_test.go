@@ -193,10 +193,6 @@ func TestTemplateConfiguration(t *testing.T) {
 				for k, v := range f["Environment"].(map[string]any)["Variables"].(map[string]any) {
 					env[k] = fmt.Sprint(v)
 				}
-				// What awsauth.ExportKafkaSecret does at start with KAFKA_SASL_SECRET_ARN.
-				if env["KAFKA_SASL_SECRET_ARN"] != "" {
-					env["KAFKA_SASL_USERNAME"], env["KAFKA_SASL_PASSWORD"] = "from-secret", "from-secret"
-				}
 				cfg, err := config.LoadFrom(env, config.Lambda)
 				if err != nil {
 					t.Errorf("%s: the template's environment is not a valid configuration: %v", fn, err)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -220,30 +219,23 @@ type KafkaSecret struct {
 	Password string `json:"password"`
 }
 
-// ExportKafkaSecret reads the secret named by KAFKA_SASL_SECRET_ARN, if set,
-// into KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD (unless those are set),
-// so that the configuration is then read as usual. It changes nothing when
-// KAFKA_SASL_SECRET_ARN is not set.
-func (s *Secrets) ExportKafkaSecret(ctx context.Context) error {
-	arn := os.Getenv(KafkaSecretEnv)
-	if arn == "" {
+// KafkaCredentials fills cfg.Kafka's SCRAM username and password from the
+// secret KAFKA_SASL_SECRET_ARN names, when it is set and they are not.
+func (s *Secrets) KafkaCredentials(ctx context.Context, cfg *config.Config) error {
+	k := &cfg.Kafka
+	if k.SASLSecretARN == "" || (k.SASLUsername != "" && k.SASLPassword != "") {
 		return nil
 	}
-	if os.Getenv("KAFKA_SASL_USERNAME") != "" && os.Getenv("KAFKA_SASL_PASSWORD") != "" {
-		return nil
-	}
-	text, err := s.String(ctx, arn)
+	text, err := s.String(ctx, k.SASLSecretARN)
 	if err != nil {
 		return fmt.Errorf("%s: %w", KafkaSecretEnv, err)
 	}
 	var ks KafkaSecret
 	if err := json.Unmarshal([]byte(text), &ks); err != nil || ks.Username == "" || ks.Password == "" {
-		return fmt.Errorf("%s: secret %s is not {\"username\": ..., \"password\": ...}", KafkaSecretEnv, arn)
+		return fmt.Errorf("%s: secret %s is not {\"username\": ..., \"password\": ...}", KafkaSecretEnv, k.SASLSecretARN)
 	}
-	if err := os.Setenv("KAFKA_SASL_USERNAME", ks.Username); err != nil {
-		return err
-	}
-	return os.Setenv("KAFKA_SASL_PASSWORD", ks.Password)
+	k.SASLUsername, k.SASLPassword = ks.Username, ks.Password
+	return nil
 }
 
 // Default reads secrets with the default AWS configuration.
@@ -257,6 +249,11 @@ func DatabaseURL(ctx context.Context, cfg config.Config) (string, error) {
 	return Default.DatabaseURL(ctx, cfg)
 }
 
-// ExportKafkaSecret is (*Secrets).ExportKafkaSecret with the default AWS
+// KafkaCredentials is (*Secrets).KafkaCredentials with the default AWS
 // configuration.
-func ExportKafkaSecret(ctx context.Context) error { return Default.ExportKafkaSecret(ctx) }
+func KafkaCredentials(ctx context.Context, cfg *config.Config) error {
+	if Default.Region == "" {
+		Default.Region = cfg.Kafka.AWSRegion
+	}
+	return Default.KafkaCredentials(ctx, cfg)
+}

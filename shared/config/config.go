@@ -80,6 +80,9 @@ type Kafka struct {
 	// SASLUsername and SASLPassword are for PLAIN and SCRAM.
 	SASLUsername string `env:"KAFKA_SASL_USERNAME"`
 	SASLPassword string `env:"KAFKA_SASL_PASSWORD"`
+	// SASLSecretARN (Lambda) names a Secrets Manager secret holding the SCRAM
+	// username and password, read at start instead of the two above.
+	SASLSecretARN string `env:"KAFKA_SASL_SECRET_ARN"`
 	// AWSRegion is used by AWS_MSK_IAM when the environment names no region.
 	AWSRegion string `env:"AWS_REGION"`
 	// ClientID identifies this process to the brokers.
@@ -218,6 +221,9 @@ func (c Config) Validate(role Role) error {
 	switch strings.ToUpper(c.Kafka.SASLMechanism) {
 	case "":
 	case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+		if c.Kafka.SASLSecretARN != "" {
+			break // the credentials come from the secret at start
+		}
 		if c.Kafka.SASLUsername == "" {
 			bad("KAFKA_SASL_USERNAME", "is required with KAFKA_SASL_MECHANISM=%s", c.Kafka.SASLMechanism)
 		}

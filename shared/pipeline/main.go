@@ -21,16 +21,16 @@ import (
 //
 // Only deployed functions talk to AWS itself: LambdaMain installs the
 // awsauth hooks (MSK IAM auth, database and SCRAM credentials from Secrets
-// Manager) before reading the configuration.
+// Manager).
 func LambdaMain(function string) {
 	broker.IAMAuth = awsauth.IAMAuth
 	ResolveDatabaseURL = awsauth.DatabaseURL
-	if err := awsauth.ExportKafkaSecret(context.Background()); err != nil {
+	cfg, err := config.Load(config.Lambda)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	cfg, err := config.Load(config.Lambda)
-	if err != nil {
+	if err := awsauth.KafkaCredentials(context.Background(), &cfg); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
