@@ -144,6 +144,7 @@ func runPipeline(ctx context.Context, cfg config.Config, args []string) error {
 	invokeAWS := fs.Bool("invoke-aws", false, "invoke the functions deployed in AWS Lambda (AWS credential chain and region)")
 	functionName := fs.String("lambda-function-name", "{function}", "name a function is invoked by remotely; {function} stands for register, ballot, tally or dashboard")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
+	memProfile := fs.String("memprofile", "", "write a heap profile to this file when the heap peaks (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -157,6 +158,10 @@ func runPipeline(ctx context.Context, cfg config.Config, args []string) error {
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if *memProfile != "" {
+		stop := harness.ProfilePeakHeap(*memProfile)
+		defer stop()
 	}
 	var fns []string
 	for _, f := range strings.Split(*functions, ",") {

@@ -114,6 +114,10 @@ type Dashboard struct {
 	Prefix string `env:"DASHBOARD_PREFIX"`
 	// RefreshSeconds is how often the open page reloads its data.
 	RefreshSeconds int `env:"DASHBOARD_REFRESH_SECONDS" envDefault:"5"`
+	// RenderInterval is the least time between two renders of one dashboard
+	// function instance: under load, triggers that arrive meanwhile share the
+	// next render.
+	RenderInterval time.Duration `env:"DASHBOARD_RENDER_INTERVAL" envDefault:"250ms"`
 	// Title is the page title.
 	Title string `env:"DASHBOARD_TITLE" envDefault:"Live election results"`
 }
@@ -270,6 +274,9 @@ func (c Config) Validate(role Role) error {
 	}
 	if c.Dashboard.Bucket == "" && c.Dashboard.Dir == "" {
 		bad("DASHBOARD_DIR", "must not be empty when DASHBOARD_BUCKET is not set")
+	}
+	if c.Dashboard.RenderInterval < 0 || c.Dashboard.RenderInterval > time.Minute {
+		bad("DASHBOARD_RENDER_INTERVAL", "is %s, want 0-1m", c.Dashboard.RenderInterval)
 	}
 	if c.Dashboard.RefreshSeconds < 1 || c.Dashboard.RefreshSeconds > 3600 {
 		bad("DASHBOARD_REFRESH_SECONDS", "is %d, want 1-3600", c.Dashboard.RefreshSeconds)

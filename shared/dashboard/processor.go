@@ -20,6 +20,12 @@ type Processor struct {
 	Options   Options
 	// Log receives one line per render (default slog.Default()).
 	Log *slog.Logger
+	// MinInterval is the least time between the starts of two renders. A
+	// call that comes sooner waits for the interval to pass, and the calls
+	// that arrive meanwhile share its render: under load the page is rendered
+	// at most once per interval and lags the tallies by at most one interval
+	// and one render. 0 renders as often as called.
+	MinInterval time.Duration
 
 	mu        sync.Mutex
 	lastStart time.Time
@@ -60,6 +66,15 @@ func (p *Processor) Render(ctx context.Context) (Result, error) {
 	}
 	if p.Source == nil || p.Publisher == nil {
 		return Result{}, errors.New("dashboard: processor needs a Source and a Publisher")
+	}
+	if wait := time.Until(p.lastStart.Add(p.MinInterval)); wait > 0 {
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return Result{}, ctx.Err()
+		}
 	}
 	start := time.Now()
 	snap, err := p.Source.Snapshot(ctx)

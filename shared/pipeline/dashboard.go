@@ -30,9 +30,10 @@ func DashboardHandler(d *Deps) (func(context.Context, events.KafkaEvent) (kafkae
 	}
 	c := d.Config.Dashboard
 	return dashboard.Handler(&dashboard.Processor{
-		Source:    d.Store,
-		Publisher: pub,
-		Options:   dashboard.Options{Title: c.Title, RefreshSeconds: c.RefreshSeconds},
-		Log:       d.Log.With("function", Dashboard),
+		Source:      d.Store,
+		Publisher:   pub,
+		Options:     dashboard.Options{Title: c.Title, RefreshSeconds: c.RefreshSeconds},
+		Log:         d.Log.With("function", Dashboard),
+		MinInterval: c.RenderInterval,
 	}), nil
 }
