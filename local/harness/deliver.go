@@ -100,10 +100,11 @@ func (d *deliverer) deliver(ctx context.Context, stop <-chan struct{}, recs []*k
 				return errStopped
 			}
 		}
-		payload, err := json.Marshal(kafkaevent.Event(d.meta, recs))
-		if err != nil {
-			return fmt.Errorf("%s: build event: %w", d.name, err)
+		size := 256
+		for _, r := range recs {
+			size += 200 + (len(r.Key)+len(r.Value))*4/3
 		}
+		payload := kafkaevent.AppendJSON(make([]byte, 0, size), d.meta, recs)
 		d.stats.Invocations.Add(1)
 		out, err := d.invoker.Invoke(ctx, payload)
 		if err != nil {

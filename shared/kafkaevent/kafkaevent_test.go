@@ -139,3 +139,40 @@ func FuzzHandler(f *testing.F) {
 		}
 	})
 }
+
+func TestAppendJSONIsJSONMarshal(t *testing.T) {
+	recs := records()
+	recs = append(recs,
+		&kgo.Record{Topic: "t\"x<y>", Partition: 10, Offset: 1, Timestamp: time.UnixMilli(5), Key: []byte{}, Value: nil,
+			Headers: []kgo.RecordHeader{{Key: "reason</script>", Value: []byte("malformed")}, {Key: "é", Value: nil}}},
+		&kgo.Record{Topic: "votes_topic", Partition: 2, Offset: 9, Timestamp: time.UnixMilli(6), Value: []byte{0xff, 0}},
+	)
+	for _, meta := range []kafkaevent.Meta{{}, {Source: kafkaevent.SourceMSK, ARN: "arn:aws:kafka:x", BootstrapServers: "a:1,b:2"}} {
+		want, err := json.Marshal(kafkaevent.Event(meta, recs))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := kafkaevent.AppendJSON(nil, meta, recs); string(got) != string(want) {
+			t.Fatalf("AppendJSON differs from json.Marshal:\n got %s\nwant %s", got, want)
+		}
+	}
+}
+
+func BenchmarkEventJSON(b *testing.B) {
+	var recs []*kgo.Record
+	for i := range 2000 {
+		recs = append(recs, &kgo.Record{Topic: "votes_topic", Partition: 3, Offset: int64(i), Timestamp: time.Now(),
+			Key: []byte("ec86b6fd-125c-498f-b476-94c1a66b763d"), Value: []byte(strings.Repeat(`{"a":"b"}`, 140))})
+	}
+	b.Run("json.Marshal", func(b *testing.B) {
+		for b.Loop() {
+			json.Marshal(kafkaevent.Event(kafkaevent.Meta{}, recs)) //nolint:errcheck
+		}
+	})
+	b.Run("AppendJSON", func(b *testing.B) {
+		var buf []byte
+		for b.Loop() {
+			buf = kafkaevent.AppendJSON(buf[:0], kafkaevent.Meta{}, recs)
+		}
+	})
+}
