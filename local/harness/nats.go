@@ -203,6 +203,13 @@ func (t *NATSTrigger) Run(ctx context.Context) error {
 		t.MaxAckPending = 3 * t.BatchSize
 	}
 	d := &deliverer{name: t.Function, invoker: t.Invoker, meta: t.Meta, backoff: t.Backoff, stats: t.Stats, log: t.Log}
+	// The function's consumers get a connection of their own: on a shared
+	// one, their deliveries would queue behind every publish acknowledgement.
+	b, err := t.Bridge.Fork(ctx, t.Function)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
 
 	type part struct {
 		topic string
@@ -213,7 +220,7 @@ func (t *NATSTrigger) Run(ctx context.Context) error {
 	var parts []part
 	for _, topic := range t.Topics {
 		for p := range int32(t.Bridge.Partitions()) {
-			cons, next, err := t.Bridge.OpenConsumer(ctx, topic, p, t.Group, t.consumerOptions())
+			cons, next, err := b.OpenConsumer(ctx, topic, p, t.Group, t.consumerOptions())
 			if err != nil {
 				return err
 			}
@@ -228,7 +235,7 @@ func (t *NATSTrigger) Run(ctx context.Context) error {
 	for _, pt := range parts {
 		go func() {
 			defer func() { done <- struct{}{} }()
-			t.runPartition(ctx, workerCtx, stop, d, pt.topic, pt.p, pt.cons, pt.next)
+			t.runPartition(ctx, workerCtx, stop, d, b, pt.topic, pt.p, pt.cons, pt.next)
 		}()
 	}
 	<-ctx.Done()
@@ -247,7 +254,7 @@ func (t *NATSTrigger) consumerOptions() natsbridge.ConsumerOptions {
 
 // runPartition consumes one partition until ctx is done, reopening the
 // consumer (from its ack floor) after a failure such as its deletion.
-func (t *NATSTrigger) runPartition(ctx, workerCtx context.Context, stop <-chan struct{}, d *deliverer,
+func (t *NATSTrigger) runPartition(ctx, workerCtx context.Context, stop <-chan struct{}, d *deliverer, b *natsbridge.Bridge,
 	topic string, p int32, cons jetstream.Consumer, next uint64) {
 	for attempt := 0; ; attempt++ {
 		if cons != nil {
@@ -265,7 +272,7 @@ func (t *NATSTrigger) runPartition(ctx, workerCtx context.Context, stop <-chan s
 		case <-timer.C:
 		}
 		var err error
-		if cons, next, err = t.Bridge.OpenConsumer(ctx, topic, p, t.Group, t.consumerOptions()); err != nil {
+		if cons, next, err = b.OpenConsumer(ctx, topic, p, t.Group, t.consumerOptions()); err != nil {
 			cons = nil
 			if ctx.Err() == nil {
 				t.Log.Warn("cannot open consumer; retrying", "function", t.Function, "topic", topic, "partition", p, "error", err)

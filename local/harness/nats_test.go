@@ -134,11 +134,12 @@ func TestNATSElectionEndToEnd(t *testing.T) {
 	}
 }
 
-// natsKillingInvoker runs the real function, then "dies": it cancels its run and
-// fails the invocation, so what the function did is not acknowledged.
+// natsKillingInvoker runs the real function and, on its call number at,
+// fails after the function did its work (so none of it is acknowledged)
+// and, when kill is set, kills the whole run.
 type natsKillingInvoker struct {
 	inner  harness.Invoker
-	after  int64
+	at     int64
 	calls  atomic.Int64
 	kill   context.CancelFunc
 	killed atomic.Bool
@@ -146,10 +147,12 @@ type natsKillingInvoker struct {
 
 func (k *natsKillingInvoker) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	out, err := k.inner.Invoke(ctx, payload)
-	if k.calls.Add(1) > k.after && err == nil {
+	if k.calls.Add(1) == k.at && err == nil {
 		k.killed.Store(true)
-		k.kill()
-		return nil, errors.New("worker killed after processing the batch")
+		if k.kill != nil {
+			k.kill()
+		}
+		return nil, errors.New("worker died after processing the batch")
 	}
 	return out, err
 }
@@ -160,9 +163,10 @@ func TestNATSRedeliveryAfterWorkerKilled(t *testing.T) {
 	defer cancel()
 	const voters = 4000
 
-	// First run: the tally worker dies after its second batch, having
-	// counted it without acknowledging it; the ballot worker likewise
-	// after published votes.
+	// First run: the ballot worker fails its second batch after
+	// publishing its votes (the batch is retried and the votes published
+	// again); the tally worker dies in its third batch, having counted it
+	// without acknowledging it, and takes the run down with it.
 	ctx1, kill := context.WithCancel(ctx)
 	ballot, err := env.Invoker(pipeline.Ballot)
 	if err != nil {
@@ -172,8 +176,8 @@ func TestNATSRedeliveryAfterWorkerKilled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kb := &natsKillingInvoker{inner: ballot, after: 1, kill: kill}
-	kt := &natsKillingInvoker{inner: tally, after: 1, kill: kill}
+	kb := &natsKillingInvoker{inner: ballot, at: 2}
+	kt := &natsKillingInvoker{inner: tally, at: 3, kill: kill}
 	_, err = harness.Run(ctx1, env, harness.RunOptions{
 		Voters: voters, Candidates: 4, Seed: 5, Rate: 8000, UntilDone: true, Functions: natsElectionFunctions, Out: io.Discard,
 		BatchSize: map[string]int{pipeline.Ballot: 300, pipeline.Tally: 300},
@@ -182,8 +186,8 @@ func TestNATSRedeliveryAfterWorkerKilled(t *testing.T) {
 	if err != nil && !errors.Is(err, context.Canceled) {
 		t.Fatal(err)
 	}
-	if !kb.killed.Load() && !kt.killed.Load() {
-		t.Fatal("no worker was killed; the test proves nothing")
+	if !kb.killed.Load() || !kt.killed.Load() {
+		t.Fatalf("ballot failed %v, tally killed %v; the test proves nothing", kb.killed.Load(), kt.killed.Load())
 	}
 	tallied := natsCount(t, env, `SELECT count(*) FROM votes`)
 	if tallied == 0 || tallied >= voters {
@@ -206,7 +210,8 @@ func TestNATSRedeliveryAfterWorkerKilled(t *testing.T) {
 	if sum2.Stats[pipeline.Tally].Get("redelivered") == 0 {
 		t.Fatal("the second run's tally saw no redelivered vote: the killed batch was acknowledged")
 	}
-	// The ballot function published the killed batch's votes again; their
+	// The ballot function published the failed batch's votes again (and
+	// the second run republished what the killed run had published); their
 	// ids made JetStream store each vote once.
 	ends, err := env.Transport().VoteEnds(ctx)
 	if err != nil {

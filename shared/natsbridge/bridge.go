@@ -124,6 +124,16 @@ func Connect(ctx context.Context, o Options) (*Bridge, error) {
 	return b, nil
 }
 
+// Fork returns a bridge like b on a connection of its own, e.g. for one
+// function's consumers, so that their deliveries and acknowledgements do
+// not queue behind other traffic on b's connection. Close it when done.
+func (b *Bridge) Fork(ctx context.Context, name string) (*Bridge, error) {
+	o := b.opts
+	o.Name = b.opts.Name + "-" + name
+	o.Log = b.log
+	return Connect(ctx, o)
+}
+
 // Close waits (up to 10 s) for records produced and not yet acknowledged,
 // then drains the connection.
 func (b *Bridge) Close() {

@@ -182,14 +182,17 @@ func MsgID(r *kgo.Record) string {
 
 // keyPartitioner partitions keys exactly as Kafka's default partitioner
 // (murmur2, high bit masked, modulo n), which is franz-go's default too.
-var keyPartitioner = kgo.StickyKeyPartitioner(nil)
+// Made once: ForTopic seeds a random source (for keyless records, which
+// never reach it), costlier than the hash itself. Its keyed path is
+// stateless, so sharing it is safe.
+var keyPartitioner = kgo.StickyKeyPartitioner(nil).ForTopic("")
 
 // Partition returns the partition of r among n: Kafka's for its key, or,
 // for a keyless record, one chosen by its de-duplication id, so that a
 // retried publish reaches the same stream and is recognised.
 func Partition(r *kgo.Record, id string, n int) int32 {
 	if r.Key != nil {
-		return int32(keyPartitioner.ForTopic(r.Topic).Partition(&kgo.Record{Key: r.Key}, n))
+		return int32(keyPartitioner.Partition(&kgo.Record{Key: r.Key}, n))
 	}
 	h := fnv.New32a()
 	h.Write([]byte(id))
