@@ -1,0 +1,233 @@
+package tally_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/votingpipe/voting/shared/deadletter"
+	"github.com/votingpipe/voting/shared/election"
+	"github.com/votingpipe/voting/shared/generator"
+	"github.com/votingpipe/voting/shared/pgtest"
+	"github.com/votingpipe/voting/shared/store"
+	"github.com/votingpipe/voting/shared/tally"
+)
+
+const votesTopic = "votes_topic"
+
+var topics = tally.Topics{CandidateTotals: "cand", TurnoutTotals: "turnout", VotesDLQ: "votes_dlq"}
+
+// capture is a Publisher that keeps what it is given, or fails while fail is set.
+type capture struct {
+	mu   sync.Mutex
+	recs []*kgo.Record
+	fail atomic.Bool
+}
+
+func (c *capture) Publish(_ context.Context, recs ...*kgo.Record) error {
+	if c.fail.Load() {
+		return errors.New("broker unreachable")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.recs = append(c.recs, recs...)
+	return nil
+}
+
+func (c *capture) take(topic string) []*kgo.Record {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out, rest []*kgo.Record
+	for _, r := range c.recs {
+		if r.Topic == topic {
+			out = append(out, r)
+		} else {
+			rest = append(rest, r)
+		}
+	}
+	c.recs = rest
+	return out
+}
+
+// rig is a tally processor on a fresh database holding an election of n
+// voters and 3 candidates.
+func rig(t testing.TB, n int) (*tally.Processor, *capture, *store.Store, []election.Voter, []election.Candidate) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, pgtest.New(t), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cands := generator.Candidates(7, 3)
+	rows := make([]store.CandidateRow, len(cands))
+	for i, c := range cands {
+		rows[i] = store.CandidateRow{Candidate: c, Weight: 1}
+	}
+	if _, err := st.BeginElection(ctx, store.Election{Name: "t", Seed: 7, Voters: int64(n), Candidates: 3, Fingerprint: "t"}, rows); err != nil {
+		t.Fatal(err)
+	}
+	voters := make([]election.Voter, n)
+	for i := range voters {
+		voters[i] = generator.Voter(7, i)
+	}
+	if err := st.CopyVoters(ctx, 0, voters); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CompleteRoll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pub := &capture{}
+	return &tally.Processor{Store: st, Publisher: pub, Topics: topics, MaxRecordBytes: 4096}, pub, st, voters, cands
+}
+
+func vote(voterID, candidateID string) []byte {
+	b, _ := json.Marshal(map[string]any{"voter_id": voterID, "candidate_id": candidateID, "voting_time": "2026-11-03T10:00:00Z", "vote": 1})
+	return b
+}
+
+func count(t testing.TB, st *store.Store, sql string) int {
+	t.Helper()
+	var n int
+	if err := st.Pool().QueryRow(context.Background(), sql).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// The rejections of a batch are committed with its votes; its dead letters
+// are produced after the commit. When producing them fails, the batch is
+// retried and the retry produces them: a dead letter is produced at least
+// once, and rejected_votes still holds each record once.
+func TestDeadLettersAreProducedAtLeastOnce(t *testing.T) {
+	p, pub, st, voters, cands := rig(t, 5)
+	ctx := context.Background()
+	recs := []*kgo.Record{
+		{Value: vote(voters[0].VoterID, cands[0].CandidateID)},
+		{Value: []byte(`{"voter_id":`)},
+		{Value: vote("nobody", cands[0].CandidateID)},
+		{Value: vote(voters[0].VoterID, cands[0].CandidateID)},
+		{Value: vote(voters[0].VoterID, cands[1].CandidateID)},
+		{Value: vote(voters[1].VoterID, "ghost")},
+	}
+	want := map[int64]election.Reason{1: election.ReasonMalformed, 2: election.ReasonUnknownVoter, 3: election.ReasonDuplicate,
+		4: election.ReasonAlreadyVoted, 5: election.ReasonUnknownCandidate}
+	for i, r := range recs {
+		r.Topic, r.Partition, r.Offset, r.Key = votesTopic, 2, int64(i), []byte(fmt.Sprint("k", i))
+	}
+
+	pub.fail.Store(true)
+	if _, err := p.Process(ctx, recs); err == nil {
+		t.Fatal("the batch succeeded although its dead letters could not be produced")
+	}
+	if n := count(t, st, `SELECT count(*) FROM rejected_votes`); n != len(want) {
+		t.Fatalf("%d rejections committed with the batch, want %d", n, len(want))
+	}
+
+	pub.fail.Store(false)
+	sum, err := p.Process(ctx, recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum["counted"] != 0 {
+		t.Fatalf("the retry counted %d votes again", sum["counted"])
+	}
+	dlq := pub.take(topics.VotesDLQ)
+	got := map[int64]election.Reason{}
+	for _, d := range dlq {
+		var off int64
+		fmt.Sscan(deadletter.Header(d, deadletter.HeaderSourceOffset), &off) //nolint:errcheck
+		got[off] = election.Reason(deadletter.Header(d, deadletter.HeaderReason))
+		if deadletter.Header(d, deadletter.HeaderSourceTopic) != votesTopic || deadletter.Header(d, deadletter.HeaderSourcePartition) != "2" ||
+			deadletter.Header(d, deadletter.HeaderStage) != tally.Stage || deadletter.Header(d, deadletter.HeaderDetail) == "" {
+			t.Errorf("dead letter headers %v", d.Headers)
+		}
+		if !slices.Equal(d.Value, recs[off].Value) || !slices.Equal(d.Key, recs[off].Key) {
+			t.Errorf("dead letter of offset %d is not the original record", off)
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) || len(dlq) != len(want) {
+		t.Fatalf("the retry dead-lettered %v (%d records), want %v", got, len(dlq), want)
+	}
+	if n := count(t, st, `SELECT count(*) FROM rejected_votes`); n != len(want) {
+		t.Fatalf("%d rows in rejected_votes after the retry, want %d", n, len(want))
+	}
+	if n := count(t, st, `SELECT count(*) FROM votes`); n != 1 {
+		t.Fatalf("%d votes, want 1", n)
+	}
+}
+
+// FuzzTallyProcess sends any record through the tally stage on a real
+// database: the batch never fails, and the record is either counted or
+// rejected, with one dead letter and one row in rejected_votes.
+func FuzzTallyProcess(f *testing.F) {
+	p, pub, st, voters, cands := rig(f, 50)
+	for i, v := range voters[:10] {
+		f.Add(vote(v.VoterID, cands[i%3].CandidateID))
+	}
+	for _, s := range []string{
+		`{"voter_id":"` + voters[11].VoterID + `","candidate_id":"` + cands[0].CandidateID + `","voting_time":"2026-11-03T10:00:00.123456789+14:00","vote":1,"extra":[1,{"a":null}]}`,
+		`{"voter_id":"` + voters[12].VoterID + `","candidate_id":"` + cands[1].CandidateID + `","voting_time":"0001-01-01T00:00:00Z","vote":1}`,
+		`{"voter_id":"` + voters[13].VoterID + `","candidate_id":"` + cands[2].CandidateID + `","voting_time":"9999-12-31T23:59:59Z","vote":1}`,
+		`{"voter_id":"` + voters[14].VoterID + `","voter_id":"x","candidate_id":"` + cands[0].CandidateID + `","voting_time":"2026-11-03T10:00:00Z","vote":1}`,
+		`{"voter_id":"a\u0000b","candidate_id":"c","voting_time":"2026-11-03T10:00:00Z","vote":1}`,
+		`{"voter_id":"\ud800","candidate_id":"c","voting_time":"2026-11-03T10:00:00Z","vote":1}`,
+		"{\"voter_id\":\"\xff\",\"candidate_id\":\"c\",\"voting_time\":\"2026-11-03T10:00:00Z\",\"vote\":1}",
+		`{"voter_id":"v","candidate_id":"c","voting_time":"2026-11-03T10:00:00Z","vote":1.0}`,
+		`{"voter_id":"v","candidate_id":"c","voting_time":"2026-11-03T10:00:00Z","vote":1e0}`,
+		`{"voter_id":"x'); DROP TABLE votes; --","candidate_id":"c","voting_time":"2026-11-03T10:00:00Z","vote":1}`,
+		`{"voter_id":"` + voters[0].VoterID + `","candidate_id":"` + cands[1].CandidateID + `","voting_time":"2026-11-03T10:00:00Z","vote":1}`,
+		`{}`, `[]`, `null`, ``, ` `, `{"vote":1e400}`, "\xff\xfe", `{"voter_id":` + `[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]` + `}`,
+	} {
+		f.Add([]byte(s))
+	}
+	reasons := map[string]bool{}
+	for _, r := range []election.Reason{election.ReasonMalformed, election.ReasonOversized, election.ReasonUnknownVoter,
+		election.ReasonUnknownCandidate, election.ReasonAlreadyVoted, election.ReasonDuplicate} {
+		reasons[string(r)] = true
+	}
+	var offset atomic.Int64
+	f.Fuzz(func(t *testing.T, value []byte) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		off := offset.Add(1)
+		rec := &kgo.Record{Topic: votesTopic, Partition: 0, Offset: off, Value: value}
+		sum, err := p.Process(ctx, []*kgo.Record{rec})
+		if err != nil {
+			t.Fatalf("a record failed its batch (it would be retried forever): %v", err)
+		}
+		dlq := pub.take(topics.VotesDLQ)
+		pub.take(topics.CandidateTotals)
+		pub.take(topics.TurnoutTotals)
+		var rejected int
+		if err := st.Pool().QueryRow(ctx, `SELECT count(*) FROM rejected_votes WHERE partition = 0 AND "offset" = $1`, off).Scan(&rejected); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case sum["counted"] == 1:
+			if len(dlq) != 0 || rejected != 0 {
+				t.Fatalf("counted and rejected: %d dead letters, %d rows", len(dlq), rejected)
+			}
+		case len(dlq) == 1 && rejected == 1:
+			if r := deadletter.Header(dlq[0], deadletter.HeaderReason); !reasons[r] {
+				t.Fatalf("dead letter with reason %q", r)
+			}
+			if !slices.Equal(dlq[0].Value, value) {
+				t.Fatal("the dead letter is not the original record")
+			}
+		default:
+			t.Fatalf("neither counted nor rejected once: summary %v, %d dead letters, %d rows", sum, len(dlq), rejected)
+		}
+	})
+}
