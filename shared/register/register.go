@@ -98,6 +98,15 @@ func (r *Request) Normalize() error {
 		if c.Weight < 0 {
 			errs = append(errs, fmt.Errorf("candidate_list[%d]: weight is %g, want >= 0", i, c.Weight))
 		}
+		// Postgres text cannot hold NUL: say which field, not what COPY says.
+		for _, f := range []struct{ name, val string }{
+			{"candidate_id", c.CandidateID}, {"candidate_name", c.CandidateName}, {"party_affiliation", c.PartyAffiliation},
+			{"biography", c.Biography}, {"campaign_platform", c.CampaignPlatform}, {"photo_url", c.PhotoURL},
+		} {
+			if strings.ContainsRune(f.val, 0) {
+				errs = append(errs, fmt.Errorf("candidate_list[%d]: %s contains a NUL character", i, f.name))
+			}
+		}
 		key := c.CandidateID
 		if key == "" {
 			key = c.CandidateName + "/" + c.PartyAffiliation
@@ -109,6 +118,9 @@ func (r *Request) Normalize() error {
 	}
 	if r.Rate < 0 {
 		errs = append(errs, fmt.Errorf("rate is %g, want >= 0", r.Rate))
+	}
+	if strings.ContainsRune(r.Name, 0) {
+		errs = append(errs, errors.New("name contains a NUL character"))
 	}
 	if r.Name == "" {
 		r.Name = fmt.Sprintf("Election %d", *r.Seed)
