@@ -5,11 +5,16 @@ FUNCTIONS   := register ballot tally dashboard
 BIN         := bin/$(GOARCH)
 LDFLAGS     := -s -w
 
-.PHONY: test lint build run audit bench ci clean tidy $(FUNCTIONS)
+.PHONY: test chaos lint build run audit bench ci clean tidy $(FUNCTIONS)
 
 ## test: every test, against the local Postgres (and NATS, Chromium when present)
 test:
 	$(GO) test ./...
+
+## chaos: the long fault drills: 100,000-voter elections under hundreds of worker
+## crashes, database outages and replays, 100,000 bad records, a 1,000,000-vote backlog
+chaos:
+	$(GO) test ./local/harness -run 'Drill|DeadLetters' -drill.long -count=1 -v -timeout 90m
 
 ## lint: formatting, vet, and a tidy module
 lint:
