@@ -258,7 +258,7 @@ func (t *NATSTrigger) runPartition(ctx, workerCtx context.Context, stop <-chan s
 	topic string, p int32, cons jetstream.Consumer, next uint64) {
 	for attempt := 0; ; attempt++ {
 		if cons != nil {
-			err := t.consume(ctx, workerCtx, stop, d, topic, p, cons, next)
+			err := t.consume(ctx, workerCtx, stop, d, b, topic, p, cons, next)
 			if err == nil || ctx.Err() != nil {
 				return
 			}
@@ -271,8 +271,12 @@ func (t *NATSTrigger) runPartition(ctx, workerCtx context.Context, stop <-chan s
 			return
 		case <-timer.C:
 		}
+		// Rewind: whatever the failed consumer had delivered and not
+		// acknowledged is delivered again, in order.
+		o := t.consumerOptions()
+		o.Rewind = true
 		var err error
-		if cons, next, err = b.OpenConsumer(ctx, topic, p, t.Group, t.consumerOptions()); err != nil {
+		if cons, next, err = b.OpenConsumer(ctx, topic, p, t.Group, o); err != nil {
 			cons = nil
 			if ctx.Err() == nil {
 				t.Log.Warn("cannot open consumer; retrying", "function", t.Function, "topic", topic, "partition", p, "error", err)
@@ -290,7 +294,7 @@ type natsEntry struct {
 // consume runs one partition's worker: it gathers batches in stream order
 // from next on, delivers them and acknowledges what was processed. It
 // returns nil when stopped and an error when the consumer failed.
-func (t *NATSTrigger) consume(ctx, workerCtx context.Context, stop <-chan struct{}, d *deliverer,
+func (t *NATSTrigger) consume(ctx, workerCtx context.Context, stop <-chan struct{}, d *deliverer, b *natsbridge.Bridge,
 	topic string, p int32, cons jetstream.Consumer, next uint64) error {
 	in := make(chan jetstream.Msg, t.MaxAckPending+t.BatchSize)
 	quit := make(chan struct{})
@@ -333,11 +337,15 @@ func (t *NATSTrigger) consume(ctx, workerCtx context.Context, stop <-chan struct
 		acked = e.seq
 	}
 	var batch []natsEntry
-	accept := func(m jetstream.Msg) {
+	// accept takes a delivered message into the batch when it is the next
+	// record of the partition. An error means records were skipped that
+	// the stream still holds (delivered to a pull request of a previous
+	// owner, say): the consumer must be rewound.
+	accept := func(m jetstream.Msg) error {
 		md, err := m.Metadata()
 		if err != nil {
 			t.Log.Warn("message without JetStream metadata ignored", "subject", m.Subject(), "error", err)
-			return
+			return nil
 		}
 		seq := md.Sequence.Stream
 		if seq < next {
@@ -346,10 +354,14 @@ func (t *NATSTrigger) consume(ctx, workerCtx context.Context, stop <-chan struct
 			if seq <= acked {
 				_ = m.Ack()
 			}
-			return
+			return nil
 		}
 		if seq > next {
-			t.Log.Warn("records missing from the stream (removed by its limits before delivery?)", "function", t.Function,
+			first, err := b.FirstSequence(ctx, topic, p)
+			if err != nil || first < seq {
+				return fmt.Errorf("offsets %d-%d were delivered elsewhere (error: %v)", next-1, seq-2, err)
+			}
+			t.Log.Warn("records removed by the stream's limits before they were delivered", "function", t.Function,
 				"topic", topic, "partition", p, "from_offset", next-1, "to_offset", seq-2)
 		}
 		next = seq + 1
@@ -361,13 +373,21 @@ func (t *NATSTrigger) consume(ctx, workerCtx context.Context, stop <-chan struct
 			rec = &kgo.Record{Topic: topic, Partition: p, Offset: int64(seq) - 1, Timestamp: md.Timestamp, Value: m.Data()}
 		}
 		batch = append(batch, natsEntry{rec: rec, msg: m, seq: seq})
+		return nil
 	}
 
 	for {
+		if ctx.Err() != nil {
+			// Stopping: what is left unacknowledged is delivered again
+			// from the ack floor next time.
+			return nil
+		}
 		if len(batch) == 0 {
 			select {
 			case m := <-in:
-				accept(m)
+				if err := accept(m); err != nil {
+					return err
+				}
 				continue
 			case err := <-failed:
 				return err
@@ -381,7 +401,10 @@ func (t *NATSTrigger) consume(ctx, workerCtx context.Context, stop <-chan struct
 			for len(batch) < t.BatchSize {
 				select {
 				case m := <-in:
-					accept(m)
+					if err := accept(m); err != nil {
+						timer.Stop()
+						return err
+					}
 				case <-timer.C:
 					break gather
 				case <-ctx.Done():
@@ -395,7 +418,9 @@ func (t *NATSTrigger) consume(ctx, workerCtx context.Context, stop <-chan struct
 			for len(batch) < t.BatchSize {
 				select {
 				case m := <-in:
-					accept(m)
+					if err := accept(m); err != nil {
+						return err
+					}
 				default:
 					break drain
 				}

@@ -3,19 +3,24 @@ package harness_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/nats-io/nats.go"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/votingpipe/voting/local/harness"
 	"github.com/votingpipe/voting/shared/config"
+	"github.com/votingpipe/voting/shared/kafkaevent"
 	"github.com/votingpipe/voting/shared/natsbridge"
 	"github.com/votingpipe/voting/shared/pgtest"
 	"github.com/votingpipe/voting/shared/pipeline"
@@ -278,6 +283,98 @@ func TestNATSDeadLetters(t *testing.T) {
 		if h.Get("source_topic") != c.source || h.Get("stage") != c.stage || h.Get("source_offset") != "0" ||
 			!strings.HasPrefix(h.Get("Nats-Msg-Id"), "dead:"+c.stage+":") {
 			t.Fatalf("%s dead letter headers %v", c.dlq, h)
+		}
+	}
+}
+
+// natsOffsets records the offsets each partition was invoked with.
+type natsOffsets struct {
+	mu    sync.Mutex
+	seen  map[int32][]int64
+	delay time.Duration
+}
+
+func (o *natsOffsets) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	var ev events.KafkaEvent
+	if err := json.Unmarshal(payload, &ev); err != nil {
+		return nil, err
+	}
+	time.Sleep(o.delay)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, r := range kafkaevent.Records(ev) {
+		o.seen[r.Partition] = append(o.seen[r.Partition], r.Offset)
+	}
+	return []byte(`{"batchItemFailures":[]}`), nil
+}
+
+// A trigger stopped with a backlog returns promptly, leaving the backlog
+// unacknowledged; the next one delivers it, every record once and in
+// offset order.
+func TestNATSTriggerStopsPromptlyAndResumesInOrder(t *testing.T) {
+	env, b := natsEnv(t, 2)
+	topic := env.Config.Topics.Votes
+	var recs []*kgo.Record
+	for i := range 3000 {
+		recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(fmt.Sprintf("voter-%d", i)), Value: []byte("{}")})
+	}
+	if err := b.Publish(context.Background(), recs...); err != nil {
+		t.Fatal(err)
+	}
+	inv := &natsOffsets{seen: map[int32][]int64{}, delay: 20 * time.Millisecond}
+	trig := func() *harness.NATSTrigger {
+		return &harness.NATSTrigger{Function: "probe", Topics: []string{topic}, Group: "probe", BatchSize: 50,
+			Invoker: inv, Bridge: b, Log: quiet}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- trig().Run(ctx) }()
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("the trigger did not stop within 3 s of its context ending")
+	}
+	first := len(inv.seen[0]) + len(inv.seen[1])
+	if first == 0 || first >= 3000 {
+		t.Fatalf("first run delivered %d of 3000; want a part", first)
+	}
+
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel2()
+	inv.delay = 0
+	go func() { done <- trig().Run(ctx2) }()
+	ends, err := b.Ends(ctx2, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		inv.mu.Lock()
+		n := len(inv.seen[0]) + len(inv.seen[1])
+		inv.mu.Unlock()
+		if n >= 3000 {
+			break
+		}
+		if ctx2.Err() != nil {
+			t.Fatalf("delivered %d of 3000", n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // anything extra would show now
+	cancel2()
+	<-done
+	for p, offs := range inv.seen {
+		if int64(len(offs)) != ends[p] {
+			t.Fatalf("partition %d: %d deliveries of %d records", p, len(offs), ends[p])
+		}
+		for i, o := range offs {
+			if o != int64(i) {
+				t.Fatalf("partition %d: delivery %d is offset %d; want every offset once, in order", p, i, o)
+			}
 		}
 	}
 }

@@ -135,14 +135,26 @@ func (b *Bridge) Fork(ctx context.Context, name string) (*Bridge, error) {
 }
 
 // Close waits (up to 10 s) for records produced and not yet acknowledged,
-// then drains the connection.
+// then drains the connection and waits until it is closed, so that none of
+// its subscriptions outlives it (a consumer's next owner must not share
+// deliveries with them).
 func (b *Bridge) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := b.prod.close(ctx); err != nil {
 		b.log.Warn("records still unacknowledged when closing the NATS bridge", "error", err)
 	}
+	if b.nc.IsClosed() {
+		return
+	}
+	closed := make(chan struct{})
+	b.nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
 	if err := b.nc.Drain(); err != nil {
+		b.nc.Close()
+	}
+	select {
+	case <-closed:
+	case <-ctx.Done():
 		b.nc.Close()
 	}
 }
@@ -243,10 +255,14 @@ type ConsumerOptions struct {
 	// (default 10,000).
 	MaxAckPending int
 	// AckWait is how long the server waits for an ack before delivering a
-	// record again (default 2 minutes). The harness skips such repeats of
-	// records it still holds, so this only needs to exceed the time a
-	// consumer may stay silent.
+	// record again (default 30 s). The harness skips such repeats of
+	// records it still holds, so it only bounds how long a record
+	// delivered to a consumer that vanished waits before it is delivered
+	// again.
 	AckWait time.Duration
+	// Rewind restarts an existing consumer from its ack floor even when it
+	// has nothing unacknowledged (see OpenConsumer).
+	Rewind bool
 }
 
 // OpenConsumer returns group's durable consumer of a topic-partition,
@@ -263,7 +279,7 @@ func (b *Bridge) OpenConsumer(ctx context.Context, topic string, p int32, group 
 		o.MaxAckPending = 10_000
 	}
 	if o.AckWait <= 0 {
-		o.AckWait = 2 * time.Minute
+		o.AckWait = 30 * time.Second
 	}
 	stream, name := b.Stream(topic, p), ConsumerName(group)
 	want := jetstream.ConsumerConfig{
@@ -292,7 +308,7 @@ func (b *Bridge) OpenConsumer(ctx context.Context, topic string, p int32, group 
 	}
 	info := c.CachedInfo()
 	start := info.AckFloor.Stream + 1
-	if info.NumAckPending > 0 || info.Config.AckPolicy != jetstream.AckAllPolicy {
+	if o.Rewind || info.NumAckPending > 0 || info.Config.AckPolicy != jetstream.AckAllPolicy {
 		b.log.Info("rewinding consumer to its ack floor", "stream", stream, "consumer", name,
 			"from_offset", start-1, "unacknowledged", info.NumAckPending)
 		if err := b.js.DeleteConsumer(ctx, stream, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
@@ -313,6 +329,16 @@ func (b *Bridge) OpenConsumer(ctx context.Context, topic string, p int32, group 
 		}
 	}
 	return c, start, nil
+}
+
+// FirstSequence returns the first sequence a topic-partition's stream still
+// holds (older ones were removed by its limits).
+func (b *Bridge) FirstSequence(ctx context.Context, topic string, p int32) (uint64, error) {
+	s, err := b.js.Stream(ctx, b.Stream(topic, p))
+	if err != nil {
+		return 0, err
+	}
+	return s.CachedInfo().State.FirstSeq, nil
 }
 
 // Lag returns how many records of a topic-partition group has not yet
