@@ -6,4 +6,9 @@
 // own path (lambda.NewHandler(...).Invoke) or any other Invoker, commits
 // offsets only after success, retries failures with backoff and honours
 // partial batch responses.
+//
+// The same delivery semantics run on NATS JetStream (NATSTrigger) and
+// against functions that run elsewhere: the Lambda Invoke API (APIInvoker:
+// sam local start-lambda, aws-lambda-rie) or AWS Lambda itself (AWSInvoker).
+// Run, Audit and Bench drive whole elections.
 package harness
