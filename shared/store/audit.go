@@ -163,9 +163,14 @@ func auditPartitions(ctx context.Context, tx pgx.Tx, topic string, ends map[int3
 		byPart[part].End = end
 	}
 	for _, p := range byPart {
-		// Offsets both counted and rejected.
-		ov, err := offsets(ctx, tx, `SELECT v.src_offset FROM votes v JOIN rejected_votes r
-			ON r.topic = $1 AND r.partition = v.src_partition AND r."offset" = v.src_offset
+		// Offsets both counted and rejected. Each vote's rejection is looked
+		// up in rejected_votes' key (LATERAL ... OFFSET 0): left to itself,
+		// the planner may pick, on fresh statistics, a nested loop that
+		// compares every rejection with every vote, and an audit after a
+		// few hundred thousand rejections then takes minutes.
+		ov, err := offsets(ctx, tx, `SELECT v.src_offset FROM votes v
+			CROSS JOIN LATERAL (SELECT 1 FROM rejected_votes r
+				WHERE r.topic = $1 AND r.partition = v.src_partition AND r."offset" = v.src_offset OFFSET 0) r
 			WHERE v.src_partition = $2 ORDER BY 1 LIMIT 10`, topic, p.Partition)
 		if err != nil {
 			return err
