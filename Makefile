@@ -14,7 +14,7 @@ test:
 ## chaos: the long fault drills: 100,000-voter elections under hundreds of worker
 ## crashes, database outages and replays, 100,000 bad records, a 1,000,000-vote backlog
 chaos:
-	$(GO) test ./local/harness -run 'Drill|DeadLetters' -drill.long -count=1 -v -timeout 90m
+	$(GO) test ./local/harness -run '^Test(Drill|DeadLetters)' -drill.long -count=1 -v -timeout 90m
 
 ## lint: formatting, vet, and a tidy module
 lint:
