@@ -87,8 +87,12 @@ func (t *KafkaTrigger) Run(ctx context.Context) error {
 		kgo.AutoCommitInterval(t.CommitInterval),
 		kgo.OnPartitionsRevoked(t.revoked),
 		kgo.OnPartitionsLost(t.lost),
-		kgo.FetchMaxBytes(16<<20),
-		kgo.FetchMaxPartitionBytes(4<<20),
+		// Small fetches bound what a backlog can put in memory: a partition
+		// holds at most its queue (one fetch), the fetch the poll loop is
+		// handing over, and the batch being invoked. 2 MiB of compressed
+		// records is about 5,000 votes, a full tally batch.
+		kgo.FetchMaxBytes(8<<20),
+		kgo.FetchMaxPartitionBytes(2<<20),
 	)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
@@ -142,7 +146,7 @@ func (t *KafkaTrigger) worker(ctx context.Context, cl *kgo.Client, d *deliverer,
 		return w
 	}
 	wctx, cancel := context.WithCancel(ctx)
-	w := &worker{in: make(chan []*kgo.Record, 2), stop: make(chan struct{}), cancel: cancel, done: make(chan struct{})}
+	w := &worker{in: make(chan []*kgo.Record, 1), stop: make(chan struct{}), cancel: cancel, done: make(chan struct{})}
 	t.workers[k] = w
 	go t.runWorker(wctx, cl, d, w)
 	return w

@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -96,6 +97,15 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, o OpenOption
 	if err != nil {
 		st.Close()
 		return nil, err
+	}
+	// Connect now, so that wrong brokers, TLS or SASL settings fail the
+	// start (a Lambda init error naming them) rather than the first batch.
+	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := cl.Ping(pctx); err != nil {
+		cl.Close()
+		st.Close()
+		return nil, fmt.Errorf("connect to Kafka at %s: %w", strings.Join(cfg.Kafka.Brokers, ","), err)
 	}
 	return &Deps{
 		Config:    cfg,

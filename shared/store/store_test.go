@@ -174,6 +174,18 @@ func TestTallyOutcomes(t *testing.T) {
 	if again.Counted != 0 || again.Redelivered != 6 || len(again.Rejected) != 5 {
 		t.Errorf("redelivery: counted %d redelivered %d rejected %d", again.Counted, again.Redelivered, len(again.Rejected))
 	}
+	details := map[int64]string{}
+	for _, r := range first.Rejected {
+		details[r.Offset] = r.Detail
+	}
+	for _, r := range again.Rejected {
+		if r.Offset != 6 && r.Detail != details[r.Offset] {
+			t.Errorf("offset %d: redelivered rejection says %q, first said %q", r.Offset, r.Detail, details[r.Offset])
+		}
+	}
+	if len(again.Candidates) != 3 {
+		t.Errorf("a redelivered batch must republish every candidate's total, got %d", len(again.Candidates))
+	}
 
 	// A copy of voter 0's vote on another partition is a duplicate.
 	other, err := st.Tally(ctx, store.TallyBatch{Topic: topic, Partition: 1, Ballots: []store.BallotAt{ballot(0, voters[0], cands[0]), ballot(1, voters[3], cands[0])}})

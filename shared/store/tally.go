@@ -67,7 +67,10 @@ type TallyResult struct {
 	// Rejected are all records of the batch that are not counted, whether
 	// decided now or by an earlier delivery, with their reasons.
 	Rejected []Reject
-	// Totals after the batch for the candidates and states it counted votes for.
+	// Totals after the batch for the candidates and states it counted votes
+	// for (all of them when the batch was delivered before). Totals only
+	// grow: a consumer of the aggregated topics keeps the largest per key,
+	// since batches of different partitions may publish out of order.
 	Candidates []CandidateTotal
 	States     []StateTotal
 }
@@ -88,13 +91,13 @@ WITH input AS (
         AS i(voter_id, candidate_id, voting_time, src_offset)
 ),
 decided AS (
-    SELECT "offset", reason FROM rejected_votes
+    SELECT "offset", reason, detail FROM rejected_votes
     WHERE topic = $6 AND partition = $5 AND "offset" = ANY($4::bigint[])
 ),
 looked AS MATERIALIZED (
     SELECT i.*, v.address_state, v.gender, v.age_band,
            i.candidate_id IN (SELECT candidate_id FROM candidates) AS candidate_ok,
-           d.reason AS prior
+           d.reason AS prior, d.detail AS prior_detail
     FROM input i
     LEFT JOIN LATERAL (SELECT address_state, gender, age_band FROM voters v
                        WHERE v.voter_id = i.voter_id OFFSET 0) v ON true
@@ -151,6 +154,7 @@ SELECT m.src_offset,
          ELSE 'already_voted'
        END,
        coalesce(m.prior, ''),
+       coalesce(m.prior_detail, ''),
        coalesce(e.src_partition, $5),
        coalesce(e.src_offset, w.src_offset, -1),
        ''
@@ -159,7 +163,7 @@ LEFT JOIN LATERAL (SELECT candidate_id, src_partition, src_offset FROM votes e
                    WHERE e.voter_id = m.voter_id OFFSET 0) e ON true
 LEFT JOIN counted w ON w.voter_id = m.voter_id
 UNION ALL
-SELECT DISTINCT -1::bigint, 'state', '', 0, 0::bigint, address_state FROM counted
+SELECT DISTINCT -1::bigint, 'state', '', '', 0, 0::bigint, address_state FROM counted
 `
 
 // Tally counts a batch exactly once, in one transaction: new ballots are
@@ -201,8 +205,8 @@ func (s *Store) Tally(ctx context.Context, b TallyBatch) (TallyResult, error) {
 			for rows.Next() {
 				var off, holderOff int64
 				var holderPart int32
-				var outcome, prior, state string
-				if err := rows.Scan(&off, &outcome, &prior, &holderPart, &holderOff, &state); err != nil {
+				var outcome, prior, priorDetail, state string
+				if err := rows.Scan(&off, &outcome, &prior, &priorDetail, &holderPart, &holderOff, &state); err != nil {
 					rows.Close()
 					return err
 				}
@@ -218,7 +222,7 @@ func (s *Store) Tally(ctx context.Context, b TallyBatch) (TallyResult, error) {
 				case "decided":
 					res.Redelivered++
 					res.Rejected = append(res.Rejected, Reject{Offset: off, Reason: election.Reason(prior),
-						Detail: "decided by an earlier delivery", VoterID: x.VoterID, Payload: x.Payload})
+						Detail: priorDetail, VoterID: x.VoterID, Payload: x.Payload})
 				default:
 					r := Reject{Offset: off, Reason: election.Reason(outcome), VoterID: x.VoterID, Payload: x.Payload}
 					switch r.Reason {
@@ -251,7 +255,20 @@ func (s *Store) Tally(ctx context.Context, b TallyBatch) (TallyResult, error) {
 			}
 			res.Rejected = append(res.Rejected, rejects...)
 		}
-		if len(touchedC) > 0 {
+		switch {
+		case res.Redelivered > 0:
+			// An earlier delivery counted (some of) this batch, and its totals
+			// may never have been published if that attempt failed after the
+			// commit: publish every total, so the last batch of an election
+			// always leaves the aggregated topics and the dashboard current.
+			var err error
+			if res.Candidates, err = candidateTotals(ctx, tx, nil); err != nil {
+				return err
+			}
+			if res.States, err = stateTotals(ctx, tx, nil); err != nil {
+				return err
+			}
+		case len(touchedC) > 0:
 			var err error
 			if res.Candidates, err = candidateTotals(ctx, tx, keys(touchedC)); err != nil {
 				return err
@@ -295,7 +312,7 @@ func insertRejects(ctx context.Context, tx pgx.Tx, topic string, partition int32
 
 func candidateTotals(ctx context.Context, q pgx.Tx, ids []string) ([]CandidateTotal, error) {
 	rows, err := q.Query(ctx, `SELECT candidate_id, candidate_name, party_affiliation, photo_url, total_votes, now()
-		FROM candidate_results WHERE candidate_id = ANY($1) ORDER BY candidate_id`, ids)
+		FROM candidate_results WHERE $1::text[] IS NULL OR candidate_id = ANY($1) ORDER BY candidate_id`, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -308,7 +325,7 @@ func candidateTotals(ctx context.Context, q pgx.Tx, ids []string) ([]CandidateTo
 
 func stateTotals(ctx context.Context, q pgx.Tx, states []string) ([]StateTotal, error) {
 	rows, err := q.Query(ctx, `SELECT state, total_votes, registered, now()
-		FROM turnout_by_state WHERE state = ANY($1) ORDER BY state`, states)
+		FROM turnout_by_state WHERE $1::text[] IS NULL OR state = ANY($1) ORDER BY state`, states)
 	if err != nil {
 		return nil, err
 	}

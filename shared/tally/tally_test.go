@@ -231,3 +231,29 @@ func FuzzTallyProcess(f *testing.F) {
 		}
 	})
 }
+
+// When publishing fails after a batch is committed, the retry counts nothing
+// new but must still publish the totals, or the dashboard would never hear
+// of the batch.
+func TestTotalsArePublishedAgainAfterAFailedPublish(t *testing.T) {
+	p, pub, _, voters, cands := rig(t, 5)
+	recs := []*kgo.Record{{Topic: votesTopic, Offset: 0, Value: vote(voters[0].VoterID, cands[0].CandidateID)}}
+	pub.fail.Store(true)
+	if _, err := p.Process(context.Background(), recs); err == nil {
+		t.Fatal("the publish failure was not reported")
+	}
+	pub.fail.Store(false)
+	sum, err := p.Process(context.Background(), recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum["counted"] != 0 {
+		t.Fatalf("the retry counted again: %v", sum)
+	}
+	if n := len(pub.take(topics.CandidateTotals)); n == 0 {
+		t.Fatal("no candidate totals published on the retry")
+	}
+	if n := len(pub.take(topics.TurnoutTotals)); n == 0 {
+		t.Fatal("no turnout totals published on the retry")
+	}
+}
