@@ -331,7 +331,14 @@ func RedactedURL(dsn string) string {
 	if _, ok := u.User.Password(); ok {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	}
-	return RedactSecrets(u.String(), dsn)
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	// The URL's own fields are replaced, not every occurrence of the
+	// password's text: a password such as "postgres" must not turn the
+	// scheme and the user into xxxxx.
+	return u.String()
 }
 
 // urlPassword finds the password of a URL that url.Parse refuses.

@@ -42,3 +42,11 @@ func TestRedactionOfEveryDSNForm(t *testing.T) {
 		t.Errorf("a DSN without password changed: %q", got)
 	}
 }
+
+func TestRedactedURLKeepsWhatIsNotThePassword(t *testing.T) {
+	// The default DATABASE_URL's password is also its user and scheme.
+	got := config.RedactedURL("postgres://postgres:postgres@127.0.0.1:5432/voting?sslmode=disable&password=postgres")
+	if want := "postgres://postgres:xxxxx@127.0.0.1:5432/voting?password=xxxxx&sslmode=disable"; got != want {
+		t.Fatalf("got %s, want %s", got, want)
+	}
+}
