@@ -158,12 +158,17 @@ func TestAppendJSONIsJSONMarshal(t *testing.T) {
 	}
 }
 
-func BenchmarkEventJSON(b *testing.B) {
+func benchRecords() []*kgo.Record {
 	var recs []*kgo.Record
 	for i := range 2000 {
 		recs = append(recs, &kgo.Record{Topic: "votes_topic", Partition: 3, Offset: int64(i), Timestamp: time.Now(),
 			Key: []byte("ec86b6fd-125c-498f-b476-94c1a66b763d"), Value: []byte(strings.Repeat(`{"a":"b"}`, 140))})
 	}
+	return recs
+}
+
+func BenchmarkEventJSON(b *testing.B) {
+	recs := benchRecords()
 	b.Run("json.Marshal", func(b *testing.B) {
 		for b.Loop() {
 			json.Marshal(kafkaevent.Event(kafkaevent.Meta{}, recs)) //nolint:errcheck
