@@ -98,8 +98,20 @@ func run(ctx context.Context, args []string) error {
 		partitions := fs.Int("partitions", 6, "partitions of the topics")
 		scaling := fs.Bool("scaling", false, "also run with 1, 2, 4 and 8 partitions")
 		asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
+		cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the benchmark to this file (go tool pprof)")
 		if err := fs.Parse(args); err != nil {
 			return err
+		}
+		if *cpuProfile != "" {
+			f, err := os.Create(*cpuProfile)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return err
+			}
+			defer pprof.StopCPUProfile()
 		}
 		if !*asJSON {
 			fmt.Fprintf(os.Stderr, "benchmarking %d voters on %d partitions (scratch databases on %s)...\n",

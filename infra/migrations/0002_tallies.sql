@@ -4,7 +4,7 @@
 
 CREATE TABLE tally_candidate (
     shard        int    NOT NULL,
-    candidate_id text   NOT NULL,
+    candidate_id text COLLATE "C" NOT NULL,
     votes        bigint NOT NULL,
     PRIMARY KEY (shard, candidate_id)
 );
@@ -33,7 +33,7 @@ CREATE TABLE tally_age_band (
 -- Votes per candidate per second of voting_time, for the votes-over-time chart.
 CREATE TABLE tally_timeline (
     shard        int         NOT NULL,
-    candidate_id text        NOT NULL,
+    candidate_id text COLLATE "C" NOT NULL,
     second       timestamptz NOT NULL,
     votes        bigint      NOT NULL,
     PRIMARY KEY (shard, candidate_id, second)
@@ -48,7 +48,7 @@ CREATE TABLE rejected_votes (
     "offset"    bigint      NOT NULL,
     reason      text        NOT NULL,
     detail      text        NOT NULL DEFAULT '',
-    voter_id    text,
+    voter_id    text COLLATE "C",
     payload     bytea,
     rejected_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (topic, partition, "offset")

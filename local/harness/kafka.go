@@ -90,8 +90,10 @@ func (t *KafkaTrigger) Run(ctx context.Context) error {
 		// Small fetches bound what a backlog can put in memory: a partition
 		// holds at most its queue (one fetch), the fetch the poll loop is
 		// handing over, and the batch being invoked. 2 MiB of compressed
-		// records is about 5,000 votes, a full tally batch.
-		kgo.FetchMaxBytes(8<<20),
+		// records is about 3,000 votes. A fetch must have room for every
+		// partition (6 by default), or some partitions wait while others are
+		// fed, and fewer invocations run at once.
+		kgo.FetchMaxBytes(32<<20),
 		kgo.FetchMaxPartitionBytes(2<<20),
 	)
 	cl, err := kgo.NewClient(opts...)

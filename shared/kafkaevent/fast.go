@@ -2,6 +2,7 @@ package kafkaevent
 
 import (
 	"bytes"
+	"encoding/binary"
 	"context"
 	"encoding/json"
 	"strings"
@@ -280,6 +281,26 @@ func str(v *fastjson.Value) (string, bool) {
 // UTF-8 with no control characters (JSON allows none unescaped; fastjson
 // does not check).
 func plain(b []byte) bool {
+	// Eight bytes at a time: keys and values are kilobytes of base64, all
+	// printable ASCII, so the common case never looks at a byte on its own.
+	const highs, spaces = 0x8080808080808080, 0x2020202020202020
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		w := binary.LittleEndian.Uint64(b[i:])
+		// A byte below 0x20 borrows in w-spaces; a byte >= 0x80 is not ASCII.
+		if (w-spaces)&^w&highs != 0 || w&highs != 0 {
+			return plainSlow(b)
+		}
+	}
+	for ; i < len(b); i++ {
+		if b[i] < 0x20 || b[i] >= 0x80 {
+			return plainSlow(b)
+		}
+	}
+	return true
+}
+
+func plainSlow(b []byte) bool {
 	for _, c := range b {
 		if c < 0x20 {
 			return false

@@ -117,6 +117,18 @@ func (s *Store) Audit(ctx context.Context, topic string, ends map[int32]int64) (
 			a.Checks = append(a.Checks, compare(dc.name, recount, tally))
 		}
 
+		// Every vote must refer to a registered voter and a standing candidate
+		// (the references the schema does not check row by row).
+		var dangling int64
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM votes v
+			WHERE NOT EXISTS (SELECT 1 FROM voters r WHERE r.voter_id = v.voter_id)
+			   OR NOT EXISTS (SELECT 1 FROM candidates c WHERE c.candidate_id = v.candidate_id)`).Scan(&dangling); err != nil {
+			return err
+		}
+		a.Checks = append(a.Checks, AuditCheck{Name: "votes of registered voters for candidates",
+			Recount: a.Votes - dangling, Tally: a.Votes, Mismatch: dangling != 0,
+			Detail: map[bool]string{true: fmt.Sprintf("%d votes refer to a voter or candidate that does not exist", dangling)}[dangling != 0]})
+
 		// Every duplicate or second ballot must belong to a voter whose vote is counted.
 		var orphans int64
 		if err := tx.QueryRow(ctx, `SELECT count(*) FROM rejected_votes r WHERE r.reason IN ('duplicate', 'already_voted')

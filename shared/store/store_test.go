@@ -282,6 +282,7 @@ func TestAuditDetectsTampering(t *testing.T) {
 			SELECT voter_id, (SELECT min(candidate_id) FROM candidates), now(), 0, 2 FROM voters WHERE voter_id NOT IN (SELECT voter_id FROM votes) LIMIT 1`},
 		{"counted and rejected", `INSERT INTO rejected_votes (topic, partition, "offset", reason) VALUES ('votes_topic', 0, 1, 'malformed')`},
 		{"state tally lost", `DELETE FROM tally_state WHERE state = (SELECT min(state) FROM tally_state)`},
+		{"vote of no voter", `UPDATE votes SET voter_id = 'nobody' WHERE src_offset = 0`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -315,14 +316,17 @@ func TestAuditDetectsTampering(t *testing.T) {
 	}
 }
 
-func TestCandidatesAreFixed(t *testing.T) {
+func TestRollIsAppendOnly(t *testing.T) {
 	st := open(t)
 	ctx := context.Background()
-	_, cands := seed(t, st, 3)
+	voters, cands := seed(t, st, 3)
 	for _, sql := range []string{
 		`DELETE FROM candidates`,
 		`TRUNCATE candidates CASCADE`,
 		`UPDATE candidates SET candidate_id = 'other' WHERE candidate_id = '` + cands[0].CandidateID + `'`,
+		`DELETE FROM voters WHERE voter_id = '` + voters[0].VoterID + `'`,
+		`TRUNCATE voters CASCADE`,
+		`UPDATE voters SET voter_id = 'other' WHERE voter_id = '` + voters[0].VoterID + `'`,
 	} {
 		if _, err := st.Pool().Exec(ctx, sql); err == nil {
 			t.Errorf("%s succeeded; votes could lose their candidate", sql)
