@@ -2,8 +2,8 @@ package kafkaevent
 
 import (
 	"bytes"
-	"encoding/binary"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"strings"
 	"time"
