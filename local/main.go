@@ -97,6 +97,7 @@ func run(ctx context.Context, args []string) error {
 		voters := fs.Int64("voters", 200000, "voters in the benchmarked election")
 		partitions := fs.Int("partitions", 6, "partitions of the topics")
 		scaling := fs.Bool("scaling", false, "also run with 1, 2, 4 and 8 partitions")
+		latencyRate := fs.Float64("latency-rate", harness.DefaultLatencyRate, "votes/s at which vote-to-dashboard latency is measured")
 		asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
 		cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the benchmark to this file (go tool pprof)")
 		if err := fs.Parse(args); err != nil {
@@ -118,7 +119,7 @@ func run(ctx context.Context, args []string) error {
 				*voters, *partitions, config.RedactedURL(cfg.DatabaseURL))
 		}
 		res, err := harness.Bench(ctx, cfg, harness.BenchOptions{Voters: *voters, Partitions: *partitions,
-			Seed: 42, Scaling: *scaling, Log: log})
+			Seed: 42, Scaling: *scaling, LatencyRate: *latencyRate, Log: log})
 		if err != nil {
 			return err
 		}

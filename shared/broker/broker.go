@@ -36,7 +36,6 @@ func ClientOptions(k config.Kafka) ([]kgo.Opt, error) {
 		kgo.SeedBrokers(k.Brokers...),
 		kgo.ClientID(k.ClientID),
 		kgo.ProducerLinger(5 * time.Millisecond),
-		kgo.ProducerBatchMaxBytes(4 << 20),
 		kgo.MaxBufferedRecords(20_000),
 		kgo.RecordRetries(20),
 		kgo.RetryTimeout(30 * time.Second),

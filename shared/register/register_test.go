@@ -25,16 +25,22 @@ type rig struct {
 	proc *register.Processor
 }
 
-func newRig(t *testing.T) *rig {
+func newRig(t *testing.T) *rig { return newRigPartitions(t, 3) }
+
+func newRigPartitions(t *testing.T, partitions int32) *rig {
 	t.Helper()
 	ctx := context.Background()
 	topics := config.Topics{Voters: "voters_topic", Votes: "votes_topic", CandidateTotals: "a", TurnoutTotals: "b", VotesDLQ: "c", VotersDLQ: "d"}
-	emb, err := broker.StartEmbedded(broker.EmbeddedOptions{Topics: broker.Topics(topics, 3)})
+	emb, err := broker.StartEmbedded(broker.EmbeddedOptions{Topics: broker.Topics(topics, int(partitions))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(emb.Close)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(emb.Addrs()...))
+	opts, err := broker.ClientOptions(config.Kafka{Brokers: emb.Addrs(), ClientID: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(opts...) // the pipeline's own producer settings
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,5 +222,19 @@ func TestExplicitCandidates(t *testing.T) {
 	r.st.Pool().QueryRow(context.Background(), `SELECT ballot_weight FROM candidates WHERE candidate_name = 'Grace Hopper'`).Scan(&w) //nolint:errcheck
 	if w != 1 {
 		t.Fatalf("default weight %v", w)
+	}
+}
+
+// Everything on one partition fills the producer's batches: they must stay
+// under the broker's message size limit (1 MiB by default, as in Kafka).
+func TestRegisterOnOnePartition(t *testing.T) {
+	r := newRigPartitions(t, 1)
+	r.proc.ChunkSize = 20000
+	resp, err := r.invoke(context.Background(), `{"voters": 20000}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Published != 20000 {
+		t.Fatalf("published %d", resp.Published)
 	}
 }
