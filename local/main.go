@@ -107,17 +107,11 @@ func run(ctx context.Context, args []string) error {
 		if err := fs.Parse(args); err != nil {
 			return err
 		}
-		if *cpuProfile != "" {
-			f, err := os.Create(*cpuProfile)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			if err := pprof.StartCPUProfile(f); err != nil {
-				return err
-			}
-			defer pprof.StopCPUProfile()
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
 		}
+		defer stop()
 		if !*asJSON {
 			fmt.Fprintf(os.Stderr, "benchmarking %d voters on %d partitions (scratch databases on %s)...\n",
 				*voters, *partitions, config.RedactedURL(cfg.DatabaseURL))
@@ -165,17 +159,11 @@ func runPipeline(ctx context.Context, cfg config.Config, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stop, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	if *memProfile != "" {
 		stop := harness.ProfilePeakHeap(*memProfile)
 		defer stop()
@@ -284,4 +272,21 @@ func invoke(ctx context.Context, cfg config.Config, args []string) error {
 	}
 	defer closeTransport()
 	return harness.InvokeFile(ctx, env, function, *event, os.Stdout)
+}
+
+// startCPUProfile profiles the process into path until stop is called; an
+// empty path profiles nothing.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

@@ -19,8 +19,8 @@ import (
 	"github.com/votingpipe/voting/shared/dashboard"
 	"github.com/votingpipe/voting/shared/election"
 	"github.com/votingpipe/voting/shared/generator"
-	"github.com/votingpipe/voting/shared/pgtest"
 	"github.com/votingpipe/voting/shared/store"
+	"github.com/votingpipe/voting/shared/store/storetest"
 )
 
 var quiet = slog.New(slog.DiscardHandler)
@@ -46,34 +46,10 @@ func (c *countingSource) Snapshot(ctx context.Context) (dashboard.Snapshot, erro
 // the first nVotes voters' ballots, all through the real store.
 func electionDB(t *testing.T, nVoters, nVotes int) *store.Store {
 	t.Helper()
-	ctx := context.Background()
-	st, err := store.Open(ctx, pgtest.New(t), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := storetest.Open(t)
 	cands := generator.Candidates(3, 3)
 	cands[1].CandidateName = xssName
-	rows := make([]store.CandidateRow, len(cands))
-	for i, c := range cands {
-		rows[i] = store.CandidateRow{Candidate: c, Weight: 1}
-	}
-	if _, err := st.BeginElection(ctx, store.Election{Name: "Processor test", Seed: 3, Voters: int64(nVoters), Candidates: 3, Fingerprint: "processor-test"}, rows); err != nil {
-		t.Fatal(err)
-	}
-	voters := make([]election.Voter, nVoters)
-	for i := range voters {
-		voters[i] = generator.Voter(3, i)
-	}
-	if err := st.CopyVoters(ctx, 0, voters); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.CompleteRoll(ctx); err != nil {
-		t.Fatal(err)
-	}
+	voters := storetest.Register(t, st, "Processor test", 3, cands, nVoters)
 	tallyVotes(t, st, voters[:nVotes], cands, 0)
 	return st
 }

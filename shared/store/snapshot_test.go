@@ -13,6 +13,7 @@ import (
 	"github.com/votingpipe/voting/shared/generator"
 	"github.com/votingpipe/voting/shared/pgtest"
 	"github.com/votingpipe/voting/shared/store"
+	"github.com/votingpipe/voting/shared/store/storetest"
 )
 
 const votesTopic = "votes_topic"
@@ -23,35 +24,10 @@ var _ dashboard.Source = (*store.Store)(nil)
 // (the first with a hostile name) through the real store functions.
 func snapshotElection(t *testing.T, nVoters int) (*store.Store, []election.Voter, []election.Candidate) {
 	t.Helper()
-	ctx := context.Background()
-	st, err := store.Open(ctx, pgtest.New(t), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := storetest.Open(t)
 	cands := generator.Candidates(11, 3)
 	cands[0].CandidateName = `<script>alert(1)</script>`
-	rows := make([]store.CandidateRow, len(cands))
-	for i, c := range cands {
-		rows[i] = store.CandidateRow{Candidate: c, Weight: 1}
-	}
-	if _, err := st.BeginElection(ctx, store.Election{Name: "Snapshot test election", Seed: 11, Voters: int64(nVoters),
-		Candidates: len(cands), Fingerprint: "snapshot-test"}, rows); err != nil {
-		t.Fatal(err)
-	}
-	voters := make([]election.Voter, nVoters)
-	for i := range voters {
-		voters[i] = generator.Voter(11, i)
-	}
-	if err := st.CopyVoters(ctx, 0, voters); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.CompleteRoll(ctx); err != nil {
-		t.Fatal(err)
-	}
+	voters := storetest.Register(t, st, "Snapshot test election", 11, cands, nVoters)
 	return st, voters, cands
 }
 

@@ -12,48 +12,19 @@ import (
 	"github.com/votingpipe/voting/shared/generator"
 	"github.com/votingpipe/voting/shared/pgtest"
 	"github.com/votingpipe/voting/shared/store"
+	"github.com/votingpipe/voting/shared/store/storetest"
 )
 
 const topic = "votes_topic"
 
 // open returns a migrated store on a fresh database.
-func open(t *testing.T) *store.Store {
-	t.Helper()
-	ctx := context.Background()
-	st, err := store.Open(ctx, pgtest.New(t), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
+func open(t *testing.T) *store.Store { return storetest.Open(t) }
 
 // seed registers an election of n generated voters and 3 candidates.
 func seed(t *testing.T, st *store.Store, n int) ([]election.Voter, []election.Candidate) {
 	t.Helper()
-	ctx := context.Background()
 	cands := generator.Candidates(42, 3)
-	rows := make([]store.CandidateRow, len(cands))
-	for i, c := range cands {
-		rows[i] = store.CandidateRow{Candidate: c, Weight: 1}
-	}
-	if _, err := st.BeginElection(ctx, store.Election{Name: "test", Seed: 42, Voters: int64(n), Candidates: 3, Fingerprint: "fp"}, rows); err != nil {
-		t.Fatal(err)
-	}
-	voters := make([]election.Voter, n)
-	for i := range voters {
-		voters[i] = generator.Voter(42, i)
-	}
-	if err := st.CopyVoters(ctx, 0, voters); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.CompleteRoll(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return voters, cands
+	return storetest.Register(t, st, "test", 42, cands, n), cands
 }
 
 func ballot(off int64, v election.Voter, c election.Candidate) store.BallotAt {

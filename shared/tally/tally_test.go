@@ -16,8 +16,8 @@ import (
 	"github.com/votingpipe/voting/shared/deadletter"
 	"github.com/votingpipe/voting/shared/election"
 	"github.com/votingpipe/voting/shared/generator"
-	"github.com/votingpipe/voting/shared/pgtest"
 	"github.com/votingpipe/voting/shared/store"
+	"github.com/votingpipe/voting/shared/store/storetest"
 	"github.com/votingpipe/voting/shared/tally"
 )
 
@@ -61,33 +61,9 @@ func (c *capture) take(topic string) []*kgo.Record {
 // voters and 3 candidates.
 func rig(t testing.TB, n int) (*tally.Processor, *capture, *store.Store, []election.Voter, []election.Candidate) {
 	t.Helper()
-	ctx := context.Background()
-	st, err := store.Open(ctx, pgtest.New(t), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := storetest.Open(t)
 	cands := generator.Candidates(7, 3)
-	rows := make([]store.CandidateRow, len(cands))
-	for i, c := range cands {
-		rows[i] = store.CandidateRow{Candidate: c, Weight: 1}
-	}
-	if _, err := st.BeginElection(ctx, store.Election{Name: "t", Seed: 7, Voters: int64(n), Candidates: 3, Fingerprint: "t"}, rows); err != nil {
-		t.Fatal(err)
-	}
-	voters := make([]election.Voter, n)
-	for i := range voters {
-		voters[i] = generator.Voter(7, i)
-	}
-	if err := st.CopyVoters(ctx, 0, voters); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.CompleteRoll(ctx); err != nil {
-		t.Fatal(err)
-	}
+	voters := storetest.Register(t, st, "t", 7, cands, n)
 	pub := &capture{}
 	return &tally.Processor{Store: st, Publisher: pub, Topics: topics, MaxRecordBytes: 4096}, pub, st, voters, cands
 }
