@@ -14,17 +14,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -34,6 +31,7 @@ import (
 
 	"github.com/votingpipe/voting/shared/broker"
 	"github.com/votingpipe/voting/shared/config"
+	"github.com/votingpipe/voting/shared/lambdatest"
 	"github.com/votingpipe/voting/shared/pgtest"
 	"github.com/votingpipe/voting/shared/pipeline"
 )
@@ -45,18 +43,6 @@ var built struct {
 	rie  string
 	took time.Duration
 	err  error
-}
-
-func goTool() string {
-	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); fileExists(p) {
-		return p
-	}
-	return "go"
-}
-
-func fileExists(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && !st.IsDir()
 }
 
 // TestMain removes the built binaries after the tests.
@@ -80,33 +66,8 @@ func build(t *testing.T) (dir, rie string) {
 			return
 		}
 		built.dir = dir
-		out := filepath.Join(dir, "out") + string(filepath.Separator)
-		args := []string{"build", "-tags", "lambda.norpc", "-trimpath", "-ldflags", "-s -w", "-o", out}
-		for _, fn := range pipeline.Functions {
-			args = append(args, "./functions/"+fn)
-		}
-		cmd := exec.Command(goTool(), args...)
-		cmd.Dir = ".."
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
-		if b, err := cmd.CombinedOutput(); err != nil {
-			built.err = fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, b)
-			return
-		}
-		for _, fn := range pipeline.Functions {
-			if err := os.MkdirAll(filepath.Join(dir, fn), 0o755); err != nil {
-				built.err = err
-				return
-			}
-			if err := os.Rename(filepath.Join(dir, "out", fn), filepath.Join(dir, fn, "bootstrap")); err != nil {
-				built.err = err
-				return
-			}
-		}
-		built.rie = filepath.Join(dir, "aws-lambda-rie")
-		cmd = exec.Command(goTool(), "build", "-o", built.rie, "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie")
-		cmd.Dir = ".."
-		if b, err := cmd.CombinedOutput(); err != nil {
-			built.err = fmt.Errorf("build aws-lambda-rie (the go.mod tool): %v\n%s", err, b)
+		built.rie, built.err = lambdatest.Build("..", dir, pipeline.Functions)
+		if built.err != nil {
 			return
 		}
 		built.took = time.Since(start)
@@ -117,99 +78,26 @@ func build(t *testing.T) (dir, rie string) {
 	return built.dir, built.rie
 }
 
-// logBuffer collects a process's output for assertions.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // emulator is one function's bootstrap running under aws-lambda-rie.
 type emulator struct {
+	*lambdatest.Emulator
 	function string
 	url      string
-	logs     *logBuffer
-	cmd      *exec.Cmd
-	done     chan struct{}
+	logs     *lambdatest.Logs
+	done     <-chan struct{}
 }
 
 // startEmulator runs function's bootstrap under the emulator with exactly
-// env (plus PATH) as its environment, on free loopback ports.
+// env (plus PATH and AWS_REGION) as its environment, on free loopback ports.
 func startEmulator(t *testing.T, function string, env map[string]string) *emulator {
 	t.Helper()
 	dir, rie := build(t)
-	apiPort, err := broker.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	riePort, err := broker.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(riePort))
-	e := &emulator{function: function, url: "http://" + addr + "/2015-03-31/functions/function/invocations",
-		logs: &logBuffer{}, done: make(chan struct{})}
-	cmd := exec.Command(rie,
-		"--log-level", "info",
-		"--runtime-interface-emulator-address", addr,
-		"--runtime-api-address", net.JoinHostPort("127.0.0.1", strconv.Itoa(apiPort)),
-		"./bootstrap")
-	cmd.Dir = filepath.Join(dir, function)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "AWS_REGION=us-east-1"}
+	full := map[string]string{"AWS_REGION": "us-east-1"}
 	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
+		full[k] = v
 	}
-	cmd.Stdout, cmd.Stderr = e.logs, e.logs
-	// Own process group: cleanup stops the emulator and the bootstrap it runs.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	e.cmd = cmd
-	go func() { cmd.Wait(); close(e.done) }() //nolint:errcheck // exit status is irrelevant after stop
-	t.Cleanup(e.stop)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			break
-		}
-		select {
-		case <-e.done:
-			t.Fatalf("%s: emulator exited at start:\n%s", function, e.logs)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: emulator not listening on %s:\n%s", function, addr, e.logs)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return e
-}
-
-func (e *emulator) stop() {
-	pgid := -e.cmd.Process.Pid
-	syscall.Kill(pgid, syscall.SIGTERM) //nolint:errcheck
-	select {
-	case <-e.done:
-	case <-time.After(5 * time.Second):
-		syscall.Kill(pgid, syscall.SIGKILL) //nolint:errcheck
-		<-e.done
-	}
-	// The bootstrap may outlive the emulator by a moment; make sure it is gone.
-	syscall.Kill(pgid, syscall.SIGKILL) //nolint:errcheck
+	em := lambdatest.Start(t, rie, filepath.Join(dir, function, "bootstrap"), full, "--log-level", "info")
+	return &emulator{Emulator: em, function: function, url: em.URL, logs: em.Logs, done: em.Done()}
 }
 
 // invoke posts payload and returns the response body. The emulator answers
@@ -439,7 +327,7 @@ func TestBootstrapsUnderEmulator(t *testing.T) {
 		}
 		golden(t, "dashboard.response.json", body)
 		initMs[pipeline.Dashboard] = e.initDuration(t)
-		if !fileExists(filepath.Join(w.env["DASHBOARD_DIR"], "index.html")) {
+		if _, err := os.Stat(filepath.Join(w.env["DASHBOARD_DIR"], "index.html")); err != nil {
 			t.Errorf("no index.html in DASHBOARD_DIR")
 		}
 	})

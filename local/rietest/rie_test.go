@@ -13,135 +13,43 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
-	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/votingpipe/voting/local/harness"
-	"github.com/votingpipe/voting/shared/broker"
 	"github.com/votingpipe/voting/shared/config"
+	"github.com/votingpipe/voting/shared/lambdatest"
 	"github.com/votingpipe/voting/shared/pgtest"
 	"github.com/votingpipe/voting/shared/pipeline"
 )
 
 var functions = []string{pipeline.Register, pipeline.Ballot, pipeline.Tally}
 
-func goTool() string {
-	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); exists(p) {
-		return p
-	}
-	return "go"
-}
-
-func exists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
-}
-
 // build compiles the bootstraps as `make build` does (for this machine's
 // architecture) and the emulator, into dir.
 func build(t *testing.T) (dir, rie string) {
 	t.Helper()
 	dir = t.TempDir()
-	args := []string{"build", "-tags", "lambda.norpc", "-trimpath", "-ldflags", "-s -w", "-o", dir + string(filepath.Separator)}
-	for _, fn := range functions {
-		args = append(args, "./functions/"+fn)
-	}
-	cmd := exec.Command(goTool(), args...)
-	cmd.Dir = "../.."
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	rie = filepath.Join(dir, "aws-lambda-rie")
-	cmd = exec.Command(goTool(), "build", "-o", rie, "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie")
-	cmd.Dir = "../.."
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build aws-lambda-rie (the go.mod tool): %v\n%s", err, out)
+	rie, err := lambdatest.Build("../..", dir, functions)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return dir, rie
 }
 
-type logs struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logs) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logs) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // emulate runs bootstrap under the emulator with env as the whole
 // environment and returns its invocation URL.
-func emulate(t *testing.T, rie, bootstrap string, env map[string]string) (string, *logs) {
+func emulate(t *testing.T, rie, bootstrap string, env map[string]string) (string, *lambdatest.Logs) {
 	t.Helper()
-	ports := make([]int, 2)
-	for i := range ports {
-		p, err := broker.FreePort()
-		if err != nil {
-			t.Fatal(err)
-		}
-		ports[i] = p
-	}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
-	out := &logs{}
-	cmd := exec.Command(rie, "--runtime-interface-emulator-address", addr,
-		"--runtime-api-address", net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1])), bootstrap)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // stop the bootstrap with it
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }() //nolint:errcheck // stopped by the test
+	e := lambdatest.Start(t, rie, bootstrap, env)
 	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) //nolint:errcheck
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) //nolint:errcheck
-			<-exited
-		}
 		if t.Failed() {
-			t.Logf("%s logs:\n%s", filepath.Base(bootstrap), out)
+			t.Logf("%s logs:\n%s", filepath.Base(filepath.Dir(bootstrap)), e.Logs)
 		}
 	})
-	for deadline := time.Now().Add(20 * time.Second); ; {
-		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
-			c.Close()
-			break
-		}
-		select {
-		case <-exited:
-			t.Fatalf("emulator exited at start:\n%s", out)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("emulator not listening on %s:\n%s", addr, out)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return "http://" + addr + "/2015-03-31/functions/function/invocations", out
+	return e.URL, e.Logs
 }
 
 func TestHarnessDrivesBootstrapsUnderEmulator(t *testing.T) {
@@ -179,7 +87,7 @@ func TestHarnessDrivesBootstrapsUnderEmulator(t *testing.T) {
 	}
 	var spec []string
 	for _, fn := range functions {
-		u, _ := emulate(t, rie, filepath.Join(dir, fn), fnEnv)
+		u, _ := emulate(t, rie, filepath.Join(dir, fn, "bootstrap"), fnEnv)
 		spec = append(spec, fn+"="+u)
 	}
 	// What --invoke-endpoint register=URL,ballot=URL,tally=URL builds.
