@@ -218,8 +218,11 @@ func runPipeline(ctx context.Context, cfg config.Config, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("\n%d of %d votes tallied, %d rejected, in %.1fs (%.0f votes/s end to end)\n",
-		sum.Tallied, sum.Voters, sum.Rejected, sum.Seconds, sum.VotesPerSec)
+	fmt.Printf("\n%d of %d votes tallied, %d rejected", sum.Tallied, sum.Voters, sum.Rejected)
+	if earlier := sum.Tallied - sum.TalliedHere; earlier > 0 {
+		fmt.Printf(" (%d of them by an earlier run)", earlier)
+	}
+	fmt.Printf("; this run: %d in %.1fs (%.0f votes/s end to end)\n", sum.TalliedHere, sum.Seconds, sum.VotesPerSec)
 	for _, fn := range fns {
 		if st := sum.Stats[fn]; st != nil {
 			inv := st.Invocations.Load()

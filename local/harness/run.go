@@ -41,11 +41,14 @@ type RunOptions struct {
 
 // Summary is what a run did.
 type Summary struct {
-	Start       time.Time
-	Seconds     float64
-	Voters      int64
-	Tallied     int64
-	Rejected    int64
+	Start    time.Time
+	Seconds  float64
+	Voters   int64
+	Tallied  int64 // votes counted in all, this run and earlier ones
+	Rejected int64
+	// TalliedHere are the votes this run counted (a resumed run starts from
+	// what earlier runs counted); VotesPerSec is their rate.
+	TalliedHere int64
 	VotesPerSec float64
 	Dashboard   string // path of the dashboard, when written
 	Stats       map[string]*Stats
@@ -122,6 +125,10 @@ func Run(ctx context.Context, env *Env, o RunOptions) (Summary, error) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	var last Progress
+	if err := env.Deps.Store.Pool().QueryRow(ctx, `SELECT coalesce(sum(votes), 0) FROM tally_candidate`).Scan(&last.Tallied); err != nil {
+		return Summary{}, err
+	}
+	initial := last.Tallied
 	lastAt := time.Now()
 	quiet := 0
 	var runErr error
@@ -167,9 +174,9 @@ loop:
 	wg.Wait()
 
 	sum := Summary{Start: start, Seconds: time.Since(start).Seconds(), Voters: last.Voters, Tallied: last.Tallied,
-		Rejected: last.Rejected, Dashboard: dashboard, Stats: stats}
+		Rejected: last.Rejected, TalliedHere: last.Tallied - initial, Dashboard: dashboard, Stats: stats}
 	if sum.Seconds > 0 {
-		sum.VotesPerSec = float64(sum.Tallied) / sum.Seconds
+		sum.VotesPerSec = float64(sum.TalliedHere) / sum.Seconds
 	}
 	return sum, runErr
 }
