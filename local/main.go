@@ -14,6 +14,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -78,16 +79,11 @@ func run(ctx context.Context, args []string) error {
 		if err := fs.Parse(args); err != nil {
 			return err
 		}
-		env, err := harness.Open(ctx, cfg, log, harness.EnvOptions{StateDir: *stateDir, SharedState: true, InMemory: *transport == "nats"})
+		env, closeEnv, err := openEnv(ctx, cfg, log, *stateDir, *transport, true)
 		if err != nil {
 			return err
 		}
-		defer env.Close()
-		closeTransport, err := harness.SelectTransport(ctx, env, *transport)
-		if err != nil {
-			return err
-		}
-		defer closeTransport()
+		defer closeEnv()
 		rep, err := harness.Audit(ctx, env, os.Stdout)
 		if err != nil {
 			return err
@@ -192,16 +188,11 @@ func runPipeline(ctx context.Context, cfg config.Config, args []string) error {
 	if targets.Remote() && *transport == "nats" {
 		log.Warn("remote functions publish where their own configuration says (Kafka today); with --transport nats their records reach this pipeline only if they publish to the same JetStream streams")
 	}
-	env, err := harness.Open(ctx, cfg, log, harness.EnvOptions{StateDir: *stateDir, InMemory: *transport == "nats"})
+	env, closeEnv, err := openEnv(ctx, cfg, log, *stateDir, *transport, false)
 	if err != nil {
 		return err
 	}
-	defer env.Close()
-	closeTransport, err := harness.SelectTransport(ctx, env, *transport)
-	if err != nil {
-		return err
-	}
-	defer closeTransport()
+	defer closeEnv()
 	where := "embedded broker (state in " + *stateDir + ")"
 	if *transport == "nats" {
 		where = "NATS JetStream at " + config.RedactedURL(cfg.NATSURL)
@@ -264,16 +255,11 @@ func invoke(ctx context.Context, cfg config.Config, args []string) error {
 	if *event == "" {
 		return errors.New("invoke: -e EVENT.json is required")
 	}
-	env, err := harness.Open(ctx, cfg, cfg.Logger(), harness.EnvOptions{StateDir: *stateDir, SharedState: true, InMemory: *transport == "nats"})
+	env, closeEnv, err := openEnv(ctx, cfg, cfg.Logger(), *stateDir, *transport, true)
 	if err != nil {
 		return err
 	}
-	defer env.Close()
-	closeTransport, err := harness.SelectTransport(ctx, env, *transport)
-	if err != nil {
-		return err
-	}
-	defer closeTransport()
+	defer closeEnv()
 	return harness.InvokeFile(ctx, env, function, *event, os.Stdout)
 }
 
@@ -292,4 +278,20 @@ func startCPUProfile(path string) (stop func(), err error) {
 		return nil, err
 	}
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// openEnv opens the harness environment on the chosen transport. shared
+// lets a command that only reads or invokes once (audit, invoke) run beside
+// a running harness. On NATS the embedded Kafka broker stays in memory.
+func openEnv(ctx context.Context, cfg config.Config, log *slog.Logger, stateDir, transport string, shared bool) (*harness.Env, func(), error) {
+	env, err := harness.Open(ctx, cfg, log, harness.EnvOptions{StateDir: stateDir, SharedState: shared, InMemory: transport == "nats"})
+	if err != nil {
+		return nil, nil, err
+	}
+	closeTransport, err := harness.SelectTransport(ctx, env, transport)
+	if err != nil {
+		env.Close()
+		return nil, nil, err
+	}
+	return env, func() { closeTransport(); env.Close() }, nil
 }
