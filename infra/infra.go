@@ -11,3 +11,8 @@ import "embed"
 //
 //go:embed migrations/*.sql
 var Migrations embed.FS
+
+// Reset drops every object the migrations create (go run ./local reset).
+//
+//go:embed reset.sql
+var Reset string

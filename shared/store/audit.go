@@ -33,17 +33,46 @@ type AuditCheck struct {
 }
 
 // PartitionAudit accounts for the records of one partition of votes_topic:
-// every offset below End must be either counted or rejected, exactly once.
+// every offset from Start to End must be either counted or rejected,
+// exactly once; the records before Start belong to earlier elections.
 type PartitionAudit struct {
 	Partition int32
-	Counted   int64
-	Rejected  int64
+	// Start is the election's first offset (the records before it are
+	// earlier elections').
+	Start    int64
+	Counted  int64
+	Rejected int64
 	// End is the partition's end offset on the broker (-1 when not known).
 	End int64
-	// Missing lists offsets below End that are neither counted nor rejected
-	// (at most 10), Overlap those that are both.
-	Missing []int64
-	Overlap []int64
+	// Missing lists the ranges of offsets in [Start, End) that are neither
+	// counted nor rejected (at most 10 ranges; MissingCount counts them all),
+	// Overlap offsets that are both (at most 10).
+	Missing      []OffsetRange
+	MissingCount int64
+	Overlap      []int64
+}
+
+// OffsetRange is the offsets From to To, both included.
+type OffsetRange struct{ From, To int64 }
+
+func (r OffsetRange) String() string {
+	if r.From == r.To {
+		return fmt.Sprint(r.From)
+	}
+	return fmt.Sprintf("%d-%d", r.From, r.To)
+}
+
+// Expected is how many records of the election the partition holds (-1
+// when the end is not known).
+func (p PartitionAudit) Expected() int64 {
+	if p.End < 0 {
+		return -1
+	}
+	return p.End - p.Start
+}
+
+func (p PartitionAudit) ok() bool {
+	return len(p.Overlap) == 0 && p.MissingCount == 0 && (p.End < 0 || p.Counted+p.Rejected == p.Expected())
 }
 
 // OK reports whether every check and partition balances.
@@ -54,11 +83,21 @@ func (a AuditReport) OK() bool {
 		}
 	}
 	for _, p := range a.Partitions {
-		if len(p.Missing) > 0 || len(p.Overlap) > 0 || (p.End >= 0 && p.Counted+p.Rejected != p.End) {
+		if !p.ok() {
 			return false
 		}
 	}
 	return true
+}
+
+// Skipped returns how many records of the votes topic precede the election
+// (on the partitions whose end is known).
+func (a AuditReport) Skipped() int64 {
+	var n int64
+	for _, p := range a.Partitions {
+		n += p.Start
+	}
+	return n
 }
 
 // dimensionCheck recounts votes by a dimension and compares with a view.
@@ -80,8 +119,10 @@ var dimensionChecks = []dimensionCheck{
 }
 
 // Audit recounts the election. ends gives votes_topic's end offset per
-// partition when the caller knows them (from the broker); partitions not in
-// it are still checked for offsets counted and rejected both.
+// partition when the caller knows them (from the broker): every offset from
+// the election's start to the end must then be counted or rejected once.
+// Partitions not in ends are still checked for offsets counted and
+// rejected both.
 func (s *Store) Audit(ctx context.Context, topic string, ends map[int32]int64) (AuditReport, error) {
 	var a AuditReport
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
@@ -149,6 +190,10 @@ func (s *Store) Audit(ctx context.Context, topic string, ends map[int32]int64) (
 }
 
 func auditPartitions(ctx context.Context, tx pgx.Tx, topic string, ends map[int32]int64, a *AuditReport) error {
+	starts, err := readStarts(ctx, tx)
+	if err != nil {
+		return err
+	}
 	rows, err := tx.Query(ctx, `
 		WITH c AS (SELECT src_partition AS p, count(*) AS n FROM votes WHERE src_partition IS NOT NULL GROUP BY 1),
 		     r AS (SELECT partition AS p, count(*) AS n FROM rejected_votes WHERE topic = $1 GROUP BY 1)
@@ -175,6 +220,7 @@ func auditPartitions(ctx context.Context, tx pgx.Tx, topic string, ends map[int3
 		byPart[part].End = end
 	}
 	for _, p := range byPart {
+		p.Start = starts.Of(topic, p.Partition)
 		// Offsets both counted and rejected. Each vote's rejection is looked
 		// up in rejected_votes' key (LATERAL ... OFFSET 0): left to itself,
 		// the planner may pick, on fresh statistics, a nested loop that
@@ -188,20 +234,45 @@ func auditPartitions(ctx context.Context, tx pgx.Tx, topic string, ends map[int3
 			return err
 		}
 		p.Overlap = ov
-		if p.End >= 0 && p.Counted+p.Rejected != p.End {
-			miss, err := offsets(ctx, tx, `SELECT o FROM generate_series(0::bigint, $3::bigint - 1) o
-				EXCEPT SELECT src_offset FROM votes WHERE src_partition = $2
-				EXCEPT SELECT "offset" FROM rejected_votes WHERE topic = $1 AND partition = $2
-				ORDER BY 1 LIMIT 10`, topic, p.Partition, p.End)
-			if err != nil {
+		if p.End >= 0 && p.Counted+p.Rejected != p.Expected() {
+			if err := missingRanges(ctx, tx, topic, p); err != nil {
 				return err
 			}
-			p.Missing = miss
 		}
 		a.Partitions = append(a.Partitions, *p)
 	}
 	slices.SortFunc(a.Partitions, func(x, y PartitionAudit) int { return int(x.Partition - y.Partition) })
 	return nil
+}
+
+// missingRanges finds the ranges of offsets in [p.Start, p.End) that are
+// neither counted nor rejected: the gaps between the offsets the database
+// decided (gaps and islands over one pass of the partition's offsets).
+func missingRanges(ctx context.Context, tx pgx.Tx, topic string, p *PartitionAudit) error {
+	rows, err := tx.Query(ctx, `
+		WITH seen AS (
+			SELECT DISTINCT o FROM (
+				SELECT src_offset AS o FROM votes WHERE src_partition = $2
+				UNION ALL
+				SELECT "offset" FROM rejected_votes WHERE topic = $1 AND partition = $2) d
+			WHERE o >= $3 AND o < $4),
+		gaps AS (
+			SELECT coalesce(lag(o) OVER (ORDER BY o), $3 - 1) + 1 AS lo, o - 1 AS hi FROM seen
+			UNION ALL
+			SELECT coalesce(max(o), $3 - 1) + 1, $4 - 1 FROM seen)
+		SELECT lo, hi FROM gaps WHERE lo <= hi ORDER BY lo`, topic, p.Partition, p.Start, p.End)
+	if err != nil {
+		return err
+	}
+	var r OffsetRange
+	_, err = pgx.ForEachRow(rows, []any{&r.From, &r.To}, func() error {
+		p.MissingCount += r.To - r.From + 1
+		if len(p.Missing) < 10 {
+			p.Missing = append(p.Missing, r)
+		}
+		return nil
+	})
+	return err
 }
 
 func offsets(ctx context.Context, tx pgx.Tx, sql string, args ...any) ([]int64, error) {
@@ -280,18 +351,31 @@ func (a AuditReport) Print(w io.Writer) {
 		fmt.Fprintf(w, "%-40s %12d %12d  %s\n", c.Name, c.Recount, c.Tally, res)
 	}
 	if len(a.Partitions) > 0 {
-		fmt.Fprintf(w, "\n%-10s %10s %10s %10s  %s\n", "partition", "counted", "rejected", "end", "result")
+		fmt.Fprintf(w, "\n%-10s %10s %10s %10s %10s  %s\n", "partition", "start", "counted", "rejected", "end", "result")
 		for _, p := range a.Partitions {
 			res := "ok"
 			switch {
 			case len(p.Overlap) > 0:
 				res = fmt.Sprintf("MISMATCH offsets both counted and rejected: %v", p.Overlap)
-			case p.End >= 0 && p.Counted+p.Rejected != p.End:
-				res = fmt.Sprintf("MISMATCH %d records unaccounted for, e.g. offsets %v", p.End-p.Counted-p.Rejected, p.Missing)
+			case p.MissingCount > 0:
+				rs := make([]string, len(p.Missing))
+				for i, r := range p.Missing {
+					rs[i] = r.String()
+				}
+				more := ""
+				if len(p.Missing) == 10 {
+					more = ", ..."
+				}
+				res = fmt.Sprintf("MISMATCH %d records never processed: offsets %s%s", p.MissingCount, strings.Join(rs, ", "), more)
+			case p.End >= 0 && p.Counted+p.Rejected != p.Expected():
+				res = fmt.Sprintf("MISMATCH %d decided of %d records (some before the election's start?)", p.Counted+p.Rejected, p.Expected())
 			case p.End < 0:
 				res = "ok (end offset unknown)"
 			}
-			fmt.Fprintf(w, "%-10d %10d %10d %10d  %s\n", p.Partition, p.Counted, p.Rejected, p.End, res)
+			fmt.Fprintf(w, "%-10d %10d %10d %10d %10d  %s\n", p.Partition, p.Start, p.Counted, p.Rejected, p.End, res)
+		}
+		if n := a.Skipped(); n > 0 {
+			fmt.Fprintf(w, "(%d records before the election's start belong to earlier elections and are not part of it)\n", n)
 		}
 	}
 	if a.OK() {

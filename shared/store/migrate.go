@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/votingpipe/voting/infra"
 )
 
@@ -95,4 +97,26 @@ func (s *Store) Migrations(ctx context.Context) ([]string, error) {
 		out = append(out, n)
 	}
 	return out, rows.Err()
+}
+
+// Reset drops every table, view and function of the election (infra's
+// reset.sql), under the migration lock, so that the next Migrate starts a
+// new election in the same database. The database itself stays.
+func (s *Store) Reset(ctx context.Context) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("reset: %w", err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrationLock); err != nil {
+		return fmt.Errorf("reset: lock: %w", err)
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrationLock) //nolint:errcheck
+	if err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, infra.Reset)
+		return err
+	}); err != nil {
+		return fmt.Errorf("reset: %w", err)
+	}
+	return nil
 }

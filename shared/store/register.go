@@ -14,6 +14,8 @@ import (
 // Election is the one election a database holds, and how far its
 // registration has got.
 type Election struct {
+	// ID is new for every registration (a uuid).
+	ID          string
 	Name        string
 	Seed        int64
 	Voters      int64
@@ -25,18 +27,27 @@ type Election struct {
 	Published    int64
 	RegisteredAt time.Time
 	PublishedAt  *time.Time
+	// Carrier is the transport and broker that carry the election's records.
+	Carrier election.Carrier
+	// Starts are where its records begin on each topic-partition it reads.
+	Starts election.Starts
 }
 
 // ErrDifferentElection is returned when the database already holds an
 // election with another seed or other candidates.
 var ErrDifferentElection = errors.New("the database already holds a different election")
 
-const electionCols = `name, seed, voters, candidates, fingerprint, copied, roll_complete, published, registered_at, published_at`
+// ErrOtherCarrier is returned when the database's election is carried by
+// another transport or broker than the one asked for.
+var ErrOtherCarrier = errors.New("the election is carried elsewhere")
+
+const electionCols = `election_id::text, name, seed, voters, candidates, fingerprint, copied, roll_complete, published,
+	registered_at, published_at, transport, broker`
 
 func scanElection(row pgx.Row) (*Election, error) {
 	var e Election
-	err := row.Scan(&e.Name, &e.Seed, &e.Voters, &e.Candidates, &e.Fingerprint, &e.Copied, &e.RollComplete,
-		&e.Published, &e.RegisteredAt, &e.PublishedAt)
+	err := row.Scan(&e.ID, &e.Name, &e.Seed, &e.Voters, &e.Candidates, &e.Fingerprint, &e.Copied, &e.RollComplete,
+		&e.Published, &e.RegisteredAt, &e.PublishedAt, &e.Carrier.Transport, &e.Carrier.Broker)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -46,13 +57,48 @@ func scanElection(row pgx.Row) (*Election, error) {
 	return &e, nil
 }
 
-// Election returns the registered election, or nil when there is none.
+// Election returns the registered election with its start positions, or
+// nil when there is none.
 func (s *Store) Election(ctx context.Context) (*Election, error) {
-	e, err := scanElection(s.pool.QueryRow(ctx, `SELECT `+electionCols+` FROM election`))
+	var e *Election
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		var err error
+		if e, err = scanElection(tx.QueryRow(ctx, `SELECT `+electionCols+` FROM election`)); err != nil || e == nil {
+			return err
+		}
+		e.Starts, err = readStarts(ctx, tx)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("read election: %w", err)
 	}
 	return e, nil
+}
+
+// ElectionID returns the registered election's ID, or "" when there is none.
+func (s *Store) ElectionID(ctx context.Context) (string, error) {
+	var id string
+	err := s.pool.QueryRow(ctx, `SELECT coalesce((SELECT election_id::text FROM election), '')`).Scan(&id)
+	if err != nil {
+		return "", fmt.Errorf("read election: %w", err)
+	}
+	return id, nil
+}
+
+func readStarts(ctx context.Context, q pgx.Tx) (election.Starts, error) {
+	rows, err := q.Query(ctx, `SELECT topic, partition, start_offset FROM election_starts`)
+	if err != nil {
+		return nil, err
+	}
+	starts := election.Starts{}
+	var topic string
+	var part int32
+	var off int64
+	_, err = pgx.ForEachRow(rows, []any{&topic, &part, &off}, func() error {
+		starts.Set(topic, part, off)
+		return nil
+	})
+	return starts, err
 }
 
 // registerLock is the advisory lock key held while registering.
@@ -82,18 +128,33 @@ type CandidateRow struct {
 	Weight float64
 }
 
-// BeginElection records the election and its candidates, or checks that the
-// recorded one is the same (same fingerprint: seed and candidates). A larger
-// voter count extends the roll; a smaller one is kept as it is. It returns
-// the election as now recorded.
+// BeginElection records the election, its carrier, its start positions and
+// its candidates, or checks that the recorded one is the same (same
+// fingerprint: seed and candidates; same carrier) and leaves its starts as
+// they are: a resumed election keeps the positions of its first
+// registration. A larger voter count extends the roll; a smaller one is kept
+// as it is. It returns the election as now recorded.
 func (s *Store) BeginElection(ctx context.Context, e Election, candidates []CandidateRow) (*Election, error) {
 	var out *Election
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO election (name, seed, voters, candidates, fingerprint)
-			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING`,
-			e.Name, e.Seed, e.Voters, e.Candidates, e.Fingerprint)
+		tag, err := tx.Exec(ctx, `INSERT INTO election (name, seed, voters, candidates, fingerprint, transport, broker)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING`,
+			e.Name, e.Seed, e.Voters, e.Candidates, e.Fingerprint, e.Carrier.Transport, e.Carrier.Broker)
 		if err != nil {
 			return err
+		}
+		if tag.RowsAffected() == 1 {
+			// A new election: its records start where the topics end now.
+			var topics, parts, offs = []string{}, []int32{}, []int64{}
+			for t, ps := range e.Starts {
+				for p, o := range ps {
+					topics, parts, offs = append(topics, t), append(parts, p), append(offs, o)
+				}
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO election_starts (topic, partition, start_offset)
+				SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[])`, topics, parts, offs); err != nil {
+				return err
+			}
 		}
 		cur, err := scanElection(tx.QueryRow(ctx, `SELECT `+electionCols+` FROM election FOR UPDATE`))
 		if err != nil {
@@ -102,6 +163,12 @@ func (s *Store) BeginElection(ctx context.Context, e Election, candidates []Cand
 		if cur.Fingerprint != e.Fingerprint {
 			return fmt.Errorf("%w: %q (seed %d, %d candidates); register with the same seed and candidates to resume it, or use another database",
 				ErrDifferentElection, cur.Name, cur.Seed, cur.Candidates)
+		}
+		if cur.Carrier.Known() && e.Carrier.Known() && cur.Carrier != e.Carrier {
+			return fmt.Errorf("%w: %q is carried by %s, not %s", ErrOtherCarrier, cur.Name, cur.Carrier, e.Carrier)
+		}
+		if cur.Starts, err = readStarts(ctx, tx); err != nil {
+			return err
 		}
 		if e.Voters > cur.Voters {
 			if _, err := tx.Exec(ctx, `UPDATE election SET voters = $1, roll_complete = false, published_at = NULL`, e.Voters); err != nil {

@@ -32,6 +32,7 @@ var sqlArg = map[string]int{
 // with why it is safe. Keys are "path func".
 var trustedSQL = map[string]string{
 	"shared/store/migrate.go Migrate": "the migration files embedded from infra/migrations",
+	"shared/store/migrate.go Reset":   "infra/reset.sql, embedded",
 }
 
 // sqlFormat matches a format string that builds SQL.

@@ -97,6 +97,26 @@ func EnsureDatabase(ctx context.Context, dsn string) error {
 	return nil
 }
 
+// DatabaseExists reports whether the database named in dsn exists, asking
+// the server's postgres database.
+func DatabaseExists(ctx context.Context, dsn string) (bool, error) {
+	cc, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return false, fmt.Errorf("parse DATABASE_URL: %s", config.RedactSecrets(err.Error(), dsn))
+	}
+	name := cc.Database
+	admin := cc.Copy()
+	admin.Database = "postgres"
+	conn, err := pgx.ConnectConfig(ctx, admin)
+	if err != nil {
+		return false, fmt.Errorf("connect to %s: %s", config.RedactedURL(dsn), config.RedactSecrets(err.Error(), dsn))
+	}
+	defer conn.Close(ctx)
+	var exists bool
+	err = conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists)
+	return exists, err
+}
+
 // WithDatabase returns dsn with its database name replaced.
 func WithDatabase(dsn, name string) (string, error) {
 	u, err := url.Parse(dsn)

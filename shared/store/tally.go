@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -13,6 +14,9 @@ import (
 
 // TallyBatch is one delivered batch of votes_topic records from one partition.
 type TallyBatch struct {
+	// Election is the ID of the election the batch was read for (whose start
+	// positions left these records in); "" skips the check.
+	Election  string
 	Topic     string
 	Partition int32
 	// Ballots are the records that decoded; the database decides whether
@@ -40,7 +44,8 @@ type Reject struct {
 	Payload []byte
 }
 
-// CandidateTotal is a candidate's running total.
+// CandidateTotal is a candidate's running total, as published on
+// aggregated_votes_per_candidate (keyed by candidate_id).
 type CandidateTotal struct {
 	CandidateID      string    `json:"candidate_id"`
 	CandidateName    string    `json:"candidate_name"`
@@ -48,14 +53,20 @@ type CandidateTotal struct {
 	PhotoURL         string    `json:"photo_url"`
 	TotalVotes       int64     `json:"total_votes"`
 	UpdatedAt        time.Time `json:"updated_at"`
+	// Version and Election are those of the Totals read it comes from.
+	Version  int64  `json:"version"`
+	Election string `json:"election"`
 }
 
-// StateTotal is a state's running turnout.
+// StateTotal is a state's running turnout, as published on
+// aggregated_turnout_by_location (keyed by state).
 type StateTotal struct {
 	State      string    `json:"state"`
 	TotalVotes int64     `json:"total_votes"`
 	Registered int64     `json:"registered"`
 	UpdatedAt  time.Time `json:"updated_at"`
+	Version    int64     `json:"version"`
+	Election   string    `json:"election"`
 }
 
 // TallyResult is what a batch did.
@@ -68,13 +79,19 @@ type TallyResult struct {
 	// Rejected are all records of the batch that are not counted, whether
 	// decided now or by an earlier delivery, with their reasons.
 	Rejected []Reject
-	// Totals after the batch for the candidates and states it counted votes
-	// for (all of them when the batch was delivered before). Totals only
-	// grow: a consumer of the aggregated topics keeps the largest per key,
-	// since batches of different partitions may publish out of order.
-	Candidates []CandidateTotal
-	States     []StateTotal
+	// Candidates and States are the keys whose totals the batch changed.
+	Candidates []string
+	States     []string
 }
+
+// ErrElectionChanged means the database holds another election than the
+// one a batch was judged against (it was reset and registered again): the
+// caller must read the election again and retry.
+var ErrElectionChanged = errors.New("the database holds another election than the batch was read for")
+
+// ErrNoElection means no election is registered yet: stages wait (their
+// batches fail and are retried) rather than judge records against no roll.
+var ErrNoElection = errors.New("no election is registered yet")
 
 // payloadLimit bounds the payload kept in rejected_votes.
 const payloadLimit = 4096
@@ -170,10 +187,12 @@ SELECT DISTINCT -1::bigint, 'state', '', '', 0, 0::bigint, address_state FROM co
 
 // Tally counts a batch exactly once, in one transaction: new ballots are
 // inserted (a voter's first ballot wins), the partition's tally shard grows by
-// exactly the rows inserted, every uncounted record is kept in rejected_votes
-// with its reason, and the new totals of what changed are read back. Running
-// it again with the same batch changes nothing and returns the same
-// rejections.
+// exactly the rows inserted, and every uncounted record is kept in
+// rejected_votes with its reason. It returns which totals changed (publish
+// them with PublishTotals once it returns). Running it again with the same
+// batch changes nothing and returns the same rejections. It fails with
+// ErrElectionChanged when b.Election is set and the database holds another
+// election, and with ErrNoElection when it holds none.
 func (s *Store) Tally(ctx context.Context, b TallyBatch) (TallyResult, error) {
 	var res TallyResult
 	n := len(b.Ballots)
@@ -194,12 +213,22 @@ func (s *Store) Tally(ctx context.Context, b TallyBatch) (TallyResult, error) {
 		touchedC := map[string]bool{}
 		touchedS := map[string]bool{}
 		uncounted := map[int64]bool{}
+		// One round trip checks that the database still holds the election
+		// the batch was judged against (its start positions) and, since the
+		// statement's shape is fixed and its lookups are index lookups
+		// whatever the batch size, stops the planner re-planning it.
+		var current string
+		if err := tx.QueryRow(ctx, `SELECT set_config('plan_cache_mode', 'force_generic_plan', true),
+			coalesce((SELECT election_id::text FROM election), '')`).Scan(nil, &current); err != nil {
+			return err
+		}
+		switch {
+		case current == "":
+			return ErrNoElection
+		case b.Election != "" && current != b.Election:
+			return ErrElectionChanged
+		}
 		if n > 0 {
-			// The statement's shape is fixed and its lookups are index
-			// lookups whatever the batch size, so skip re-planning it.
-			if _, err := tx.Exec(ctx, `SET LOCAL plan_cache_mode = force_generic_plan`); err != nil {
-				return err
-			}
 			lo, hi := slices.Min(offsets), slices.Max(offsets)
 			rows, err := tx.Query(ctx, tallySQL, voters, cands, times, offsets, b.Partition, b.Topic, lo, hi)
 			if err != nil {
@@ -258,33 +287,14 @@ func (s *Store) Tally(ctx context.Context, b TallyBatch) (TallyResult, error) {
 			}
 			res.Rejected = append(res.Rejected, rejects...)
 		}
-		switch {
-		case res.Redelivered > 0:
-			// An earlier delivery counted (some of) this batch, and its totals
-			// may never have been published if that attempt failed after the
-			// commit: publish every total, so the last batch of an election
-			// always leaves the aggregated topics and the dashboard current.
-			var err error
-			if res.Candidates, err = candidateTotals(ctx, tx, nil); err != nil {
-				return err
-			}
-			if res.States, err = stateTotals(ctx, tx, nil); err != nil {
-				return err
-			}
-		case len(touchedC) > 0:
-			var err error
-			if res.Candidates, err = candidateTotals(ctx, tx, keys(touchedC)); err != nil {
-				return err
-			}
-			if res.States, err = stateTotals(ctx, tx, keys(touchedS)); err != nil {
-				return err
-			}
-		}
+		res.Candidates, res.States = keys(touchedC), keys(touchedS)
 		return nil
 	})
 	if err != nil {
 		return TallyResult{}, fmt.Errorf("tally %s/%d: %w", b.Topic, b.Partition, err)
 	}
+	slices.Sort(res.Candidates)
+	slices.Sort(res.States)
 	return res, nil
 }
 
@@ -313,30 +323,96 @@ func insertRejects(ctx context.Context, tx pgx.Tx, topic string, partition int32
 	return err
 }
 
-func candidateTotals(ctx context.Context, q pgx.Tx, ids []string) ([]CandidateTotal, error) {
-	rows, err := q.Query(ctx, `SELECT candidate_id, candidate_name, party_affiliation, photo_url, total_votes, now()
-		FROM candidate_results WHERE $1::text[] IS NULL OR candidate_id = ANY($1) ORDER BY candidate_id`, ids)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (CandidateTotal, error) {
-		var c CandidateTotal
-		err := r.Scan(&c.CandidateID, &c.CandidateName, &c.PartyAffiliation, &c.PhotoURL, &c.TotalVotes, &c.UpdatedAt)
-		return c, err
-	})
+// Totals are running totals as of one read, versioned: see PublishTotals.
+type Totals struct {
+	// Election is the ID of the election the totals are of.
+	Election string
+	// Version increases with every read, across all keys.
+	Version    int64
+	Candidates []CandidateTotal
+	States     []StateTotal
 }
 
-func stateTotals(ctx context.Context, q pgx.Tx, states []string) ([]StateTotal, error) {
-	rows, err := q.Query(ctx, `SELECT state, total_votes, registered, now()
-		FROM turnout_by_state WHERE $1::text[] IS NULL OR state = ANY($1) ORDER BY state`, states)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (StateTotal, error) {
-		var s StateTotal
-		err := r.Scan(&s.State, &s.TotalVotes, &s.Registered, &s.UpdatedAt)
-		return s, err
+// TotalsRequest selects the totals PublishTotals reads: the named
+// candidates and states, or every one of either kind with All*.
+type TotalsRequest struct {
+	Candidates    []string
+	States        []string
+	AllCandidates bool
+	AllStates     bool
+}
+
+// totalsLock is the advisory lock key that orders the reads and publishes
+// of the totals.
+const totalsLock = 0x746f74616c73 // "totals"
+
+// PublishTotals reads the requested totals and calls publish with them,
+// holding a database-wide lock from before the read until publish returns.
+// Publishing them is therefore serialised across every tally worker and
+// process: a read that comes later is published later (publish must return
+// only once the broker has the records), it reads every batch committed
+// before it, and its version is higher. So for every key the last record on
+// the aggregated topics (what compaction keeps) carries the newest totals,
+// and after the last batch's publish they equal the recount. Call it after
+// the batch's transaction has committed.
+func (s *Store) PublishTotals(ctx context.Context, req TotalsRequest, publish func(Totals) error) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var t Totals
+		var at time.Time
+		var cands, states []string
+		if !req.AllCandidates {
+			cands = append([]string{}, req.Candidates...)
+		}
+		if !req.AllStates {
+			states = append([]string{}, req.States...)
+		}
+		b := &pgx.Batch{}
+		b.Queue(`SELECT pg_advisory_xact_lock($1)`, totalsLock)
+		// Read after the lock is held (each statement of a READ COMMITTED
+		// transaction sees what was committed before it started).
+		b.Queue(`SELECT nextval('totals_version'), clock_timestamp(), coalesce((SELECT election_id::text FROM election), '')`).
+			QueryRow(func(r pgx.Row) error { return r.Scan(&t.Version, &at, &t.Election) })
+		if req.AllCandidates || len(cands) > 0 {
+			b.Queue(`SELECT candidate_id, candidate_name, party_affiliation, photo_url, total_votes
+				FROM candidate_results WHERE $1::text[] IS NULL OR candidate_id = ANY($1) ORDER BY candidate_id`, cands).
+				Query(func(rows pgx.Rows) error {
+					var err error
+					t.Candidates, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (CandidateTotal, error) {
+						var c CandidateTotal
+						err := r.Scan(&c.CandidateID, &c.CandidateName, &c.PartyAffiliation, &c.PhotoURL, &c.TotalVotes)
+						return c, err
+					})
+					return err
+				})
+		}
+		if req.AllStates || len(states) > 0 {
+			b.Queue(`SELECT state, total_votes, registered FROM turnout_by_state
+				WHERE $1::text[] IS NULL OR state = ANY($1) ORDER BY state`, states).
+				Query(func(rows pgx.Rows) error {
+					var err error
+					t.States, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (StateTotal, error) {
+						var s StateTotal
+						err := r.Scan(&s.State, &s.TotalVotes, &s.Registered)
+						return s, err
+					})
+					return err
+				})
+		}
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
+		for i := range t.Candidates {
+			t.Candidates[i].UpdatedAt, t.Candidates[i].Version, t.Candidates[i].Election = at, t.Version, t.Election
+		}
+		for i := range t.States {
+			t.States[i].UpdatedAt, t.States[i].Version, t.States[i].Election = at, t.Version, t.Election
+		}
+		return publish(t)
 	})
+	if err != nil {
+		return fmt.Errorf("publish totals: %w", err)
+	}
+	return nil
 }
 
 func keys(m map[string]bool) []string {
