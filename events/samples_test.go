@@ -127,6 +127,10 @@ func voteRecords(topics config.Topics) []*kgo.Record {
 	return recs
 }
 
+// sampleElectionID stands for the election's ID in dashboard.json's totals
+// (a registration makes a new one each time).
+const sampleElectionID = "2c1f0e3a-6b4d-4e8f-9a7c-5d2b1e0f3a4c"
+
 // countedVoters are the voters tally.json counts.
 var countedVoters = []int{0, 1, 2, 3}
 
@@ -153,7 +157,7 @@ func totalsRecords(topics config.Topics) []*kgo.Record {
 		}
 		val, err := json.Marshal(store.CandidateTotal{
 			CandidateID: c.CandidateID, CandidateName: c.CandidateName, PartyAffiliation: c.PartyAffiliation,
-			PhotoURL: c.PhotoURL, TotalVotes: votes[c.CandidateID], UpdatedAt: at,
+			PhotoURL: c.PhotoURL, TotalVotes: votes[c.CandidateID], UpdatedAt: at, Version: 1, Election: sampleElectionID,
 		})
 		if err != nil {
 			panic(err)
@@ -166,7 +170,8 @@ func totalsRecords(topics config.Topics) []*kgo.Record {
 	}
 	slices.Sort(states)
 	for _, st := range states {
-		val, err := json.Marshal(store.StateTotal{State: st, TotalVotes: byState[st], Registered: registered[st], UpdatedAt: at})
+		val, err := json.Marshal(store.StateTotal{State: st, TotalVotes: byState[st], Registered: registered[st], UpdatedAt: at,
+			Version: 1, Election: sampleElectionID})
 		if err != nil {
 			panic(err)
 		}

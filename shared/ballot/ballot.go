@@ -8,7 +8,6 @@ package ballot
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -28,6 +27,7 @@ const Stage = "ballot"
 // *store.Store implements it.
 type Roll interface {
 	Election(ctx context.Context) (*store.Election, error)
+	ElectionID(ctx context.Context) (string, error)
 	Candidates(ctx context.Context) ([]store.CandidateRow, error)
 }
 
@@ -52,10 +52,15 @@ type Processor struct {
 
 	mu    sync.Mutex
 	sheet *Sheet
+	skips election.SkipCounter
 }
 
 // Sheet is what a ballot is drawn from.
 type Sheet struct {
+	// Election is the ID of the election; Starts are where its records
+	// begin (voter records before them are earlier elections').
+	Election   string
+	Starts     election.Starts
 	Seed       int64
 	Candidates []election.Candidate
 	Weights    []float64
@@ -73,15 +78,29 @@ func NewSheet(seed int64, candidates []election.Candidate, weights []float64) *S
 }
 
 // ErrNoElection means no election is registered yet; the batch is retried.
-var ErrNoElection = errors.New("no election is registered yet")
+var ErrNoElection = store.ErrNoElection
 
-// LoadSheet reads the ballot sheet, once per process: the candidates of an
-// election never change once registered.
+// LoadSheet returns the ballot sheet, read once per election: the candidates
+// of an election never change once registered. Every call checks (one
+// small query) that the database still holds the same election, and reads
+// the sheet again when it holds another (it was reset and registered
+// again), so a long-lived process never casts votes from a stale sheet.
 func (p *Processor) LoadSheet(ctx context.Context) (*Sheet, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.sheet != nil {
-		return p.sheet, nil
+		id, err := p.Roll.ElectionID(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if id == p.sheet.Election {
+			return p.sheet, nil
+		}
+		p.sheet = nil
+		p.skips.Reset()
+		if id == "" {
+			return nil, ErrNoElection
+		}
 	}
 	e, err := p.Roll.Election(ctx)
 	if err != nil {
@@ -103,6 +122,7 @@ func (p *Processor) LoadSheet(ctx context.Context) (*Sheet, error) {
 		cands[i], weights[i] = r.Candidate, r.Weight
 	}
 	s := NewSheet(e.Seed, cands, weights)
+	s.Election, s.Starts = e.ID, e.Starts
 	p.sheet = s
 	return s, nil
 }
@@ -127,6 +147,23 @@ func (p *Processor) Process(ctx context.Context, recs []*kgo.Record) (map[string
 	if p.Now != nil {
 		now = p.Now
 	}
+	// Voters of earlier elections are not this election's to cast.
+	start := sheet.Starts.Of(recs[0].Topic, recs[0].Partition)
+	skipped := 0
+	for skipped < len(recs) && recs[skipped].Offset < start {
+		skipped++
+	}
+	if skipped > 0 || start > 0 {
+		from, to := int64(-1), int64(-1)
+		if skipped > 0 {
+			from, to = recs[0].Offset, recs[skipped-1].Offset
+		}
+		if run, ok := p.skips.Note(recs[0].Topic, recs[0].Partition, start, from, to, skipped, len(recs)-skipped); ok && p.Log != nil {
+			p.Log.InfoContext(ctx, "skipped voter records of earlier elections", "topic", recs[0].Topic,
+				"partition", recs[0].Partition, "count", run.Count, "from_offset", run.From, "to_offset", run.To)
+		}
+	}
+	recs = recs[skipped:]
 	out := make([]*kgo.Record, 0, len(recs))
 	var votes, dead int
 	for _, r := range recs {
@@ -150,5 +187,9 @@ func (p *Processor) Process(ctx context.Context, recs []*kgo.Record) (map[string
 	if err := p.Publisher.Publish(ctx, out...); err != nil {
 		return nil, err
 	}
-	return map[string]int{"votes": votes, "dead_lettered": dead}, nil
+	sum := map[string]int{"votes": votes, "dead_lettered": dead}
+	if skipped > 0 {
+		sum["skipped"] = skipped
+	}
+	return sum, nil
 }

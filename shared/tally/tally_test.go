@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -82,68 +81,6 @@ func count(t testing.TB, st *store.Store, sql string) int {
 	return n
 }
 
-// The rejections of a batch are committed with its votes; its dead letters
-// are produced after the commit. When producing them fails, the batch is
-// retried and the retry produces them: a dead letter is produced at least
-// once, and rejected_votes still holds each record once.
-func TestDeadLettersAreProducedAtLeastOnce(t *testing.T) {
-	p, pub, st, voters, cands := rig(t, 5)
-	ctx := context.Background()
-	recs := []*kgo.Record{
-		{Value: vote(voters[0].VoterID, cands[0].CandidateID)},
-		{Value: []byte(`{"voter_id":`)},
-		{Value: vote("nobody", cands[0].CandidateID)},
-		{Value: vote(voters[0].VoterID, cands[0].CandidateID)},
-		{Value: vote(voters[0].VoterID, cands[1].CandidateID)},
-		{Value: vote(voters[1].VoterID, "ghost")},
-	}
-	want := map[int64]election.Reason{1: election.ReasonMalformed, 2: election.ReasonUnknownVoter, 3: election.ReasonDuplicate,
-		4: election.ReasonAlreadyVoted, 5: election.ReasonUnknownCandidate}
-	for i, r := range recs {
-		r.Topic, r.Partition, r.Offset, r.Key = votesTopic, 2, int64(i), []byte(fmt.Sprint("k", i))
-	}
-
-	pub.fail.Store(true)
-	if _, err := p.Process(ctx, recs); err == nil {
-		t.Fatal("the batch succeeded although its dead letters could not be produced")
-	}
-	if n := count(t, st, `SELECT count(*) FROM rejected_votes`); n != len(want) {
-		t.Fatalf("%d rejections committed with the batch, want %d", n, len(want))
-	}
-
-	pub.fail.Store(false)
-	sum, err := p.Process(ctx, recs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sum["counted"] != 0 {
-		t.Fatalf("the retry counted %d votes again", sum["counted"])
-	}
-	dlq := pub.take(topics.VotesDLQ)
-	got := map[int64]election.Reason{}
-	for _, d := range dlq {
-		var off int64
-		fmt.Sscan(deadletter.Header(d, deadletter.HeaderSourceOffset), &off) //nolint:errcheck
-		got[off] = election.Reason(deadletter.Header(d, deadletter.HeaderReason))
-		if deadletter.Header(d, deadletter.HeaderSourceTopic) != votesTopic || deadletter.Header(d, deadletter.HeaderSourcePartition) != "2" ||
-			deadletter.Header(d, deadletter.HeaderStage) != tally.Stage || deadletter.Header(d, deadletter.HeaderDetail) == "" {
-			t.Errorf("dead letter headers %v", d.Headers)
-		}
-		if !slices.Equal(d.Value, recs[off].Value) || !slices.Equal(d.Key, recs[off].Key) {
-			t.Errorf("dead letter of offset %d is not the original record", off)
-		}
-	}
-	if fmt.Sprint(got) != fmt.Sprint(want) || len(dlq) != len(want) {
-		t.Fatalf("the retry dead-lettered %v (%d records), want %v", got, len(dlq), want)
-	}
-	if n := count(t, st, `SELECT count(*) FROM rejected_votes`); n != len(want) {
-		t.Fatalf("%d rows in rejected_votes after the retry, want %d", n, len(want))
-	}
-	if n := count(t, st, `SELECT count(*) FROM votes`); n != 1 {
-		t.Fatalf("%d votes, want 1", n)
-	}
-}
-
 // FuzzTallyProcess sends any record through the tally stage on a real
 // database: the batch never fails, and the record is either counted or
 // rejected, with one dead letter and one row in rejected_votes.
@@ -206,30 +143,4 @@ func FuzzTallyProcess(f *testing.F) {
 			t.Fatalf("neither counted nor rejected once: summary %v, %d dead letters, %d rows", sum, len(dlq), rejected)
 		}
 	})
-}
-
-// When publishing fails after a batch is committed, the retry counts nothing
-// new but must still publish the totals, or the dashboard would never hear
-// of the batch.
-func TestTotalsArePublishedAgainAfterAFailedPublish(t *testing.T) {
-	p, pub, _, voters, cands := rig(t, 5)
-	recs := []*kgo.Record{{Topic: votesTopic, Offset: 0, Value: vote(voters[0].VoterID, cands[0].CandidateID)}}
-	pub.fail.Store(true)
-	if _, err := p.Process(context.Background(), recs); err == nil {
-		t.Fatal("the publish failure was not reported")
-	}
-	pub.fail.Store(false)
-	sum, err := p.Process(context.Background(), recs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sum["counted"] != 0 {
-		t.Fatalf("the retry counted again: %v", sum)
-	}
-	if n := len(pub.take(topics.CandidateTotals)); n == 0 {
-		t.Fatal("no candidate totals published on the retry")
-	}
-	if n := len(pub.take(topics.TurnoutTotals)); n == 0 {
-		t.Fatal("no turnout totals published on the retry")
-	}
 }
