@@ -28,6 +28,7 @@ import (
 	"github.com/votingpipe/voting/local/harness"
 	"github.com/votingpipe/voting/shared/config"
 	"github.com/votingpipe/voting/shared/pipeline"
+	"github.com/votingpipe/voting/shared/store"
 )
 
 func main() {
@@ -72,14 +73,22 @@ func run(ctx context.Context, args []string) error {
 		return runPipeline(ctx, cfg, args)
 	case "invoke":
 		return invoke(ctx, cfg, args)
-	case "audit":
-		fs := flag.NewFlagSet("audit", flag.ContinueOnError)
+	case "reset":
+		fs := flag.NewFlagSet("reset", flag.ContinueOnError)
 		stateDir := fs.String("state-dir", ".voting", "directory of the embedded broker's data")
-		transport := fs.String("transport", "kafka", "what carries the records: kafka or nats (NATS_URL)")
+		yes := fs.Bool("yes", false, "do it (without it, reset only says what it would do)")
 		if err := fs.Parse(args); err != nil {
 			return err
 		}
-		env, closeEnv, err := openEnv(ctx, cfg, log, *stateDir, *transport, true)
+		return harness.Reset(ctx, cfg, harness.ResetOptions{StateDir: *stateDir, Yes: *yes, Out: os.Stdout})
+	case "audit":
+		fs := flag.NewFlagSet("audit", flag.ContinueOnError)
+		stateDir := fs.String("state-dir", ".voting", "directory of the embedded broker's data")
+		transport := fs.String("transport", "", "what carries the records: kafka or nats (NATS_URL); default: the election's")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		env, closeEnv, err := openEnv(ctx, cfg, log, *stateDir, electionTransport(ctx, cfg, *transport), true)
 		if err != nil {
 			return err
 		}
@@ -131,6 +140,7 @@ func usage() {
   go run ./local [flags]                    run the pipeline (go run ./local -h for flags)
   go run ./local invoke FUNCTION -e EVENT    invoke one function once with an event file
   go run ./local audit                       recount and check every tally; exit 1 on mismatch
+  go run ./local reset --yes                 start over: drop the election's tables and the embedded broker's state
   go run ./local bench [--voters N] [--partitions N] [--scaling] [--json]
                                              throughput against this machine's COPY ceiling
 `)
@@ -146,7 +156,7 @@ func runPipeline(ctx context.Context, cfg config.Config, args []string) error {
 	functions := fs.String("functions", strings.Join(pipeline.Functions, ","), "functions to run here")
 	partitions := fs.Int("partitions", 0, "partitions of the topics the pipeline creates (default KAFKA_PARTITIONS)")
 	stateDir := fs.String("state-dir", ".voting", "directory of the embedded broker's data (kept between runs)")
-	transport := fs.String("transport", "kafka", "what carries the records: kafka (embedded or KAFKA_BROKERS) or nats (JetStream at NATS_URL)")
+	transport := fs.String("transport", "", "what carries the records: kafka (embedded or KAFKA_BROKERS) or nats (JetStream at NATS_URL); default: the election's, else kafka")
 	invokeEndpoint := fs.String("invoke-endpoint", "", "invoke functions over the Lambda Invoke API instead of in-process: URL (all) or FUNCTION=URL,... (sam local start-lambda, aws-lambda-rie)")
 	invokeAWS := fs.Bool("invoke-aws", false, "invoke the functions deployed in AWS Lambda (AWS credential chain and region)")
 	functionName := fs.String("lambda-function-name", "{function}", "name a function is invoked by remotely; {function} stands for register, ballot, tally or dashboard")
@@ -185,6 +195,7 @@ func runPipeline(ctx context.Context, cfg config.Config, args []string) error {
 	if err != nil {
 		return err
 	}
+	*transport = electionTransport(ctx, cfg, *transport)
 	if targets.Remote() && *transport == "nats" {
 		log.Warn("remote functions publish where their own configuration says (Kafka today); with --transport nats their records reach this pipeline only if they publish to the same JetStream streams")
 	}
@@ -193,6 +204,9 @@ func runPipeline(ctx context.Context, cfg config.Config, args []string) error {
 		return err
 	}
 	defer closeEnv()
+	if err := harness.CheckCarrier(ctx, env); err != nil {
+		return err
+	}
 	where := "embedded broker (state in " + *stateDir + ")"
 	if *transport == "nats" {
 		where = "NATS JetStream at " + config.RedactedURL(cfg.NATSURL)
@@ -214,6 +228,9 @@ func runPipeline(ctx context.Context, cfg config.Config, args []string) error {
 		fmt.Printf(" (%d of them by an earlier run)", earlier)
 	}
 	fmt.Printf("; this run: %d in %.1fs (%.0f votes/s end to end)\n", sum.TalliedHere, sum.Seconds, sum.VotesPerSec)
+	if sum.Skipped > 0 {
+		fmt.Printf("skipped %d records of earlier elections (before this election's start on its topics)\n", sum.Skipped)
+	}
 	for _, fn := range fns {
 		if st := sum.Stats[fn]; st != nil {
 			inv := st.Invocations.Load()
@@ -248,19 +265,39 @@ func invoke(ctx context.Context, cfg config.Config, args []string) error {
 	fs := flag.NewFlagSet("invoke", flag.ContinueOnError)
 	event := fs.String("e", "", "event file (JSON), e.g. events/"+function+".json")
 	stateDir := fs.String("state-dir", ".voting", "directory of the embedded broker's data")
-	transport := fs.String("transport", "kafka", "what the function publishes to: kafka or nats (NATS_URL)")
+	transport := fs.String("transport", "", "what the function publishes to: kafka or nats (NATS_URL); default: the election's")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *event == "" {
 		return errors.New("invoke: -e EVENT.json is required")
 	}
-	env, closeEnv, err := openEnv(ctx, cfg, cfg.Logger(), *stateDir, *transport, true)
+	env, closeEnv, err := openEnv(ctx, cfg, cfg.Logger(), *stateDir, electionTransport(ctx, cfg, *transport), true)
 	if err != nil {
 		return err
 	}
 	defer closeEnv()
 	return harness.InvokeFile(ctx, env, function, *event, os.Stdout)
+}
+
+// electionTransport returns the transport to use: the one asked for, else
+// the one the database's election is carried by, else kafka.
+func electionTransport(ctx context.Context, cfg config.Config, asked string) string {
+	if asked != "" {
+		return asked
+	}
+	if ok, err := store.DatabaseExists(ctx, cfg.DatabaseURL); err != nil || !ok {
+		return "kafka"
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxConns: 1})
+	if err != nil {
+		return "kafka"
+	}
+	defer st.Close()
+	if e, err := st.Election(ctx); err == nil && e != nil && e.Carrier.Known() {
+		return e.Carrier.Transport
+	}
+	return "kafka"
 }
 
 // startCPUProfile profiles the process into path until stop is called; an

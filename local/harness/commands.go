@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -9,15 +10,53 @@ import (
 	"github.com/votingpipe/voting/shared/store"
 )
 
+// ErrOtherCarrier means the environment's transport or broker is not the
+// one that carries the database's election.
+var ErrOtherCarrier = errors.New("the election is carried by another transport or broker")
+
+// CheckCarrier returns an error naming both when the database holds an
+// election carried by another transport or broker than env's: its records
+// are not there, so neither a run nor an audit makes sense on env.
+func CheckCarrier(ctx context.Context, env *Env) error {
+	e, err := env.Deps.Store.Election(ctx)
+	if err != nil || e == nil || !e.Carrier.Known() {
+		return err
+	}
+	c, err := env.Transport().Carrier(ctx)
+	if err != nil {
+		return fmt.Errorf("identify the broker: %w", err)
+	}
+	if c == e.Carrier {
+		return nil
+	}
+	hint := "use the same --transport, state directory, KAFKA_BROKERS or NATS_URL and NATS_STREAM_PREFIX as when it was registered"
+	if c.Transport != e.Carrier.Transport {
+		hint = fmt.Sprintf("run with --transport %s", e.Carrier.Transport)
+	}
+	return fmt.Errorf("%w: the database's election %q is carried by %s, but this command reads %s; %s, or start over with `go run ./local reset --yes`",
+		ErrOtherCarrier, e.Name, e.Carrier, c, hint)
+}
+
 // Audit recounts the election and compares it with every tally view, with
 // rejected_votes, and with votes_topic's end offsets: every record offset
-// must be counted or rejected exactly once.
+// from the election's start on must be counted or rejected exactly once.
+// It refuses (ErrOtherCarrier) a transport that does not carry the
+// election.
 func Audit(ctx context.Context, env *Env, w io.Writer) (store.AuditReport, error) {
+	temporary := false
+	if _, onKafka := env.Transport().(kafkaTransport); onKafka && env.Embedded != nil && !env.Persistent {
+		temporary = true
+	}
+	if !temporary {
+		if err := CheckCarrier(ctx, env); err != nil {
+			return store.AuditReport{}, err
+		}
+	}
 	ends, err := env.Transport().VoteEnds(ctx)
 	if err != nil {
 		return store.AuditReport{}, fmt.Errorf("read end offsets of %s: %w", env.Config.Topics.Votes, err)
 	}
-	if _, onKafka := env.Transport().(kafkaTransport); onKafka && env.Embedded != nil && !env.Persistent {
+	if temporary {
 		// A temporary broker knows nothing of the running pipeline's records.
 		fmt.Fprintln(w, "note: the embedded broker's state is in use by a running harness; checking the database only")
 		ends = nil

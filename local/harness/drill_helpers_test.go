@@ -81,8 +81,21 @@ func withHost(t testing.TB, dsn, hostport string) string {
 // registerElection registers an election of n voters through the register
 // function's Lambda handler; rate > 0 paces publication (voters per second).
 func registerElection(ctx context.Context, env *harness.Env, n int64, rate float64) (register.Response, error) {
-	seed := int64(42)
-	payload, err := json.Marshal(register.Request{Voters: n, Candidates: 3, Seed: &seed, Rate: rate})
+	return registerRequest(ctx, env, register.Request{Voters: n, Candidates: 3, Rate: rate})
+}
+
+// registerElectionSeed registers an election of n voters and cands
+// candidates generated from seed.
+func registerElectionSeed(ctx context.Context, env *harness.Env, n int64, cands int, seed int64) (register.Response, error) {
+	return registerRequest(ctx, env, register.Request{Voters: n, Candidates: cands, Seed: &seed})
+}
+
+func registerRequest(ctx context.Context, env *harness.Env, req register.Request) (register.Response, error) {
+	if req.Seed == nil {
+		seed := int64(42)
+		req.Seed = &seed
+	}
+	payload, err := json.Marshal(req)
 	if err != nil {
 		return register.Response{}, err
 	}

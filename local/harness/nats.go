@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/votingpipe/voting/shared/election"
 	"github.com/votingpipe/voting/shared/kafkaevent"
 	"github.com/votingpipe/voting/shared/natsbridge"
 	"github.com/votingpipe/voting/shared/pipeline"
@@ -55,8 +56,8 @@ func UseNATS(ctx context.Context, env *Env) (func(), error) {
 	}
 	env.Deps.Publisher = b
 	env.Deps.Producer = b
+	env.Deps.Positions = b
 	env.SetTransport(t)
-	t.warnStale(ctx)
 	return b.Close, nil
 }
 
@@ -136,25 +137,8 @@ func (n *natsTransport) VoteEnds(ctx context.Context) (map[int32]int64, error) {
 	return n.bridge.Ends(ctx, n.env.Config.Topics.Votes)
 }
 
-// warnStale warns when the streams hold records but the database has no
-// election: the audit would count records from another run.
-func (n *natsTransport) warnStale(ctx context.Context) {
-	e, err := n.env.Deps.Store.Election(ctx)
-	if err != nil || e != nil {
-		return
-	}
-	ends, err := n.bridge.Ends(ctx, n.env.Config.Topics.Voters)
-	if err != nil {
-		return
-	}
-	var recs int64
-	for _, e := range ends {
-		recs += e
-	}
-	if recs > 0 {
-		n.env.Log.Warn("the NATS streams already hold records but the database has no election; "+
-			"set NATS_STREAM_PREFIX to start from fresh streams", "voters_records", recs, "prefix", n.env.Config.NATSStreamPrefix)
-	}
+func (n *natsTransport) Carrier(ctx context.Context) (election.Carrier, error) {
+	return n.bridge.Carrier(ctx)
 }
 
 // NATSTrigger feeds one function from JetStream with the semantics of

@@ -236,12 +236,19 @@ func TestNATSDeadLetters(t *testing.T) {
 	defer cancel()
 	js := b.JetStream()
 	topics := env.Config.Topics
-	// Garbage straight onto the subjects, as a misbehaving producer would
-	// put it: a vote that is not JSON, and a voter that is not a voter.
-	if _, err := js.Publish(ctx, b.Subject(topics.Votes, 1), []byte("this is not a vote")); err != nil {
+	// The election first (records before its start would be an earlier
+	// election's, skipped), then garbage straight onto the subjects, as a
+	// misbehaving producer would put it: a vote that is not JSON, and a
+	// voter that is not a voter.
+	if _, err := registerElectionSeed(ctx, env, 500, 2, 3); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := js.Publish(ctx, b.Subject(topics.Voters, 0), []byte(`{"voter_id": 42}`)); err != nil {
+	badVote, err := js.Publish(ctx, b.Subject(topics.Votes, 1), []byte("this is not a vote"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	badVoter, err := js.Publish(ctx, b.Subject(topics.Voters, 0), []byte(`{"voter_id": 42}`))
+	if err != nil {
 		t.Fatal(err)
 	}
 	sum, err := harness.Run(ctx, env, harness.RunOptions{
@@ -254,12 +261,15 @@ func TestNATSDeadLetters(t *testing.T) {
 		t.Fatalf("tallied %d, rejected %d; want 500 and the garbage vote", sum.Tallied, sum.Rejected)
 	}
 	natsAuditOK(t, env)
-	if n := natsCount(t, env, `SELECT count(*) FROM rejected_votes WHERE partition = 1 AND "offset" = 0 AND reason = 'malformed'`); n != 1 {
-		t.Fatalf("rejected_votes has no malformed record at partition 1 offset 0")
+	if n := natsCount(t, env, `SELECT count(*) FROM rejected_votes WHERE partition = 1 AND reason = 'malformed'`); n != 1 {
+		t.Fatalf("rejected_votes has no malformed record on partition 1")
 	}
-	for _, c := range []struct{ dlq, source, stage string }{
-		{topics.VotesDLQ, topics.Votes, "tally"},
-		{topics.VotersDLQ, topics.Voters, "ballot"},
+	for _, c := range []struct {
+		dlq, source, stage string
+		offset             uint64
+	}{
+		{topics.VotesDLQ, topics.Votes, "tally", badVote.Sequence - 1},
+		{topics.VotersDLQ, topics.Voters, "ballot", badVoter.Sequence - 1},
 	} {
 		var found []*nats.Header
 		for p := range int32(b.Partitions()) {
@@ -280,7 +290,7 @@ func TestNATSDeadLetters(t *testing.T) {
 			t.Fatalf("%s holds %d dead letters; want 1", c.dlq, len(found))
 		}
 		h := *found[0]
-		if h.Get("source_topic") != c.source || h.Get("stage") != c.stage || h.Get("source_offset") != "0" ||
+		if h.Get("source_topic") != c.source || h.Get("stage") != c.stage || h.Get("source_offset") != fmt.Sprint(c.offset) ||
 			!strings.HasPrefix(h.Get("Nats-Msg-Id"), "dead:"+c.stage+":") {
 			t.Fatalf("%s dead letter headers %v", c.dlq, h)
 		}

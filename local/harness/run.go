@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/votingpipe/voting/shared/pipeline"
 	"github.com/votingpipe/voting/shared/register"
@@ -50,8 +48,10 @@ type Summary struct {
 	// what earlier runs counted); VotesPerSec is their rate.
 	TalliedHere int64
 	VotesPerSec float64
-	Dashboard   string // path of the dashboard, when written
-	Stats       map[string]*Stats
+	// Skipped are the records of earlier elections the functions skipped.
+	Skipped   int64
+	Dashboard string // path of the dashboard, when written
+	Stats     map[string]*Stats
 }
 
 // Run registers the election (unless it already is) and runs the selected
@@ -175,6 +175,9 @@ loop:
 
 	sum := Summary{Start: start, Seconds: time.Since(start).Seconds(), Voters: last.Voters, Tallied: last.Tallied,
 		Rejected: last.Rejected, TalliedHere: last.Tallied - initial, Dashboard: dashboard, Stats: stats}
+	for _, st := range stats {
+		sum.Skipped += st.Get("skipped")
+	}
 	if sum.Seconds > 0 {
 		sum.VotesPerSec = float64(sum.TalliedHere) / sum.Seconds
 	}
@@ -230,23 +233,9 @@ func progress(ctx context.Context, env *Env, tr Transport, groups []string) (Pro
 	if err != nil {
 		return p, false, err
 	}
+	if e != nil {
+		cast -= e.Starts.Sum(env.Config.Topics.Votes) // earlier elections' records
+	}
 	p.Cast, p.Lag = cast, lag
 	return p, published && caught, nil
-}
-
-// topicEnds returns the end offset of each partition of topic.
-func topicEnds(ctx context.Context, cl *kgo.Client, topic string) (map[int32]int64, error) {
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
-	if err != nil {
-		return nil, err
-	}
-	out := map[int32]int64{}
-	var lerr error
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Err != nil {
-			lerr = o.Err
-		}
-		out[o.Partition] = o.Offset
-	})
-	return out, lerr
 }

@@ -5,6 +5,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
+	"github.com/votingpipe/voting/shared/broker"
+	"github.com/votingpipe/voting/shared/election"
 	"github.com/votingpipe/voting/shared/pipeline"
 )
 
@@ -24,6 +26,8 @@ type Transport interface {
 	Position(ctx context.Context, groups []string) (cast int64, lag map[string]int64, caught bool, err error)
 	// VoteEnds returns the end offset of every partition of the votes topic.
 	VoteEnds(ctx context.Context) (map[int32]int64, error)
+	// Carrier identifies the transport and broker.
+	Carrier(ctx context.Context) (election.Carrier, error)
 }
 
 // kafkaTransport is the Kafka transport of an Env.
@@ -80,5 +84,9 @@ func (k kafkaTransport) Position(ctx context.Context, groups []string) (int64, m
 }
 
 func (k kafkaTransport) VoteEnds(ctx context.Context) (map[int32]int64, error) {
-	return topicEnds(ctx, k.env.Deps.Kafka, k.env.Config.Topics.Votes)
+	return broker.TopicEnds(ctx, k.env.Deps.Kafka, k.env.Config.Topics.Votes)
+}
+
+func (k kafkaTransport) Carrier(ctx context.Context) (election.Carrier, error) {
+	return broker.Positions{Client: k.env.Deps.Kafka}.Carrier(ctx)
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/votingpipe/voting/shared/config"
+	"github.com/votingpipe/voting/shared/election"
 )
 
 // IAMAuth returns a SASL mechanism for AWS_MSK_IAM. It is set by the AWS
@@ -149,6 +150,46 @@ func (p Publisher) Publish(ctx context.Context, recs ...*kgo.Record) error {
 		return fmt.Errorf("produce to %s: %w", recs[0].Topic, err)
 	}
 	return nil
+}
+
+// Positions reads where a Kafka cluster's topics end and which cluster it
+// is (register records both when an election begins).
+type Positions struct {
+	Client *kgo.Client
+}
+
+// Carrier returns "kafka" and the cluster's ID.
+func (p Positions) Carrier(ctx context.Context) (election.Carrier, error) {
+	m, err := kadm.NewClient(p.Client).BrokerMetadata(ctx)
+	if err != nil {
+		return election.Carrier{}, err
+	}
+	return election.Carrier{Transport: "kafka", Broker: "cluster " + m.Cluster}, nil
+}
+
+// Ends returns the end offset of each partition of topic.
+func (p Positions) Ends(ctx context.Context, topic string) (map[int32]int64, error) {
+	return TopicEnds(ctx, p.Client, topic)
+}
+
+// TopicEnds returns the end offset of each partition of topic.
+func TopicEnds(ctx context.Context, cl *kgo.Client, topic string) (map[int32]int64, error) {
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	out := map[int32]int64{}
+	var lerr error
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err != nil {
+			lerr = fmt.Errorf("%s/%d: %w", topic, o.Partition, o.Err)
+		}
+		out[o.Partition] = o.Offset
+	})
+	if lerr == nil && len(out) == 0 {
+		lerr = fmt.Errorf("topic %s has no partitions (does it exist?)", topic)
+	}
+	return out, lerr
 }
 
 // FreePort returns a TCP port that is free on 127.0.0.1 right now.

@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -26,8 +28,17 @@ type EmbeddedOptions struct {
 }
 
 // StartEmbedded starts a single-broker cluster listening on 127.0.0.1.
+//
+// Every new cluster gets a cluster ID of its own (a cluster restarted on
+// its DataDir keeps the one it was created with), so that an election
+// recorded as carried by it is recognised, and one carried by another
+// cluster is not mistaken for it.
 func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
-	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.Ports(o.Port)}
+	var id [8]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return nil, err
+	}
+	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.Ports(o.Port), kfake.ClusterID("embedded-" + hex.EncodeToString(id[:]))}
 	for _, t := range o.Topics {
 		opts = append(opts, kfake.SeedTopics(t.Partitions, t.Name))
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/votingpipe/voting/shared/config"
+	"github.com/votingpipe/voting/shared/election"
 )
 
 // Options configure a Bridge.
@@ -208,17 +209,50 @@ func (b *Bridge) streamConfig(topic string, p int32) jetstream.StreamConfig {
 }
 
 // EnsureStreams creates the streams of every partition of topics, or
-// updates their limits to the configured ones. It is idempotent.
+// updates their limits to the configured ones. It is idempotent and safe
+// to run from several processes at once: when two create a stream at the
+// same moment, the server refuses the second (for instance "subjects
+// overlap with an existing stream"), which then finds the stream and
+// updates it instead.
 func (b *Bridge) EnsureStreams(ctx context.Context, topics ...string) error {
 	var errs []error
 	for _, t := range topics {
 		for p := range int32(b.opts.Partitions) {
-			if _, err := b.js.CreateOrUpdateStream(ctx, b.streamConfig(t, p)); err != nil {
+			if err := b.ensureStream(ctx, b.streamConfig(t, p)); err != nil {
 				errs = append(errs, fmt.Errorf("stream %s: %w", b.Stream(t, p), err))
 			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func (b *Bridge) ensureStream(ctx context.Context, cfg jetstream.StreamConfig) error {
+	var err error
+	for attempt := range 5 {
+		if _, err = b.js.CreateOrUpdateStream(ctx, cfg); err == nil {
+			return nil
+		}
+		var apiErr *jetstream.APIError
+		if !errors.As(err, &apiErr) || ctx.Err() != nil {
+			return err
+		}
+		// Lost a race with another process creating it: look again.
+		t := time.NewTimer(time.Duration(20*(attempt+1)) * time.Millisecond)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+	}
+	return err
+}
+
+// Carrier identifies the bridge's broker for an election: the server and
+// the stream prefix.
+func (b *Bridge) Carrier(context.Context) (election.Carrier, error) {
+	return election.Carrier{Transport: "nats", Broker: fmt.Sprintf("server %s, stream prefix %q",
+		config.RedactedURL(b.opts.URL), b.opts.Prefix)}, nil
 }
 
 // DeleteStreams deletes the streams of topics (tests, resets); missing ones

@@ -172,6 +172,14 @@ func MsgID(r *kgo.Record) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%d:", len(r.Key))
 	h.Write(r.Key)
+	// Headers are part of a message's identity: the same voter published
+	// by two elections of the same seed has the same key and value, but
+	// not the same election_id header, and must be stored twice.
+	for _, hd := range r.Headers {
+		fmt.Fprintf(h, "%d:%s%d:", len(hd.Key), hd.Key, len(hd.Value))
+		h.Write(hd.Value)
+	}
+	fmt.Fprintf(h, "%d:", len(r.Value))
 	h.Write(r.Value)
 	sum := base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:15])
 	if len(r.Key) > 0 && len(r.Key) <= 64 && plainValue(r.Key) && !strings.ContainsAny(string(r.Key), " \t") {

@@ -49,9 +49,10 @@ type Deps struct {
 	Store  *store.Store
 	// Kafka is the client the functions produce with.
 	Kafka *kgo.Client
-	// Publisher and Producer default to Kafka.
+	// Publisher, Producer and Positions default to Kafka.
 	Publisher Publisher
 	Producer  register.Producer
+	Positions register.Positions
 }
 
 // OpenOptions tune Open.
@@ -114,6 +115,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, o OpenOption
 		Kafka:     cl,
 		Publisher: broker.Publisher{Client: cl},
 		Producer:  cl,
+		Positions: broker.Positions{Client: cl},
 	}, nil
 }
 
@@ -135,7 +137,9 @@ func RegisterProcessor(d *Deps) *register.Processor {
 	return &register.Processor{
 		Roll:        d.Store,
 		Producer:    d.Producer,
+		Positions:   d.Positions,
 		VotersTopic: d.Config.Topics.Voters,
+		VotesTopic:  d.Config.Topics.Votes,
 		Log:         d.Log.With("function", Register),
 	}
 }

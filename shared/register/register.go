@@ -58,6 +58,10 @@ type Response struct {
 	Seconds           float64 `json:"seconds"`
 }
 
+// HeaderElection is the header naming the election (its ID) on every voter
+// record register publishes.
+const HeaderElection = "election_id"
+
 // Limits on a request.
 const (
 	MaxVoters     = 100_000_000
@@ -149,12 +153,28 @@ type Producer interface {
 
 var _ Producer = (*kgo.Client)(nil)
 
+// Positions tells what carries the topics and where they end now, so that
+// a new election records where its own records start; the Kafka adapter
+// (broker.Positions) and the NATS bridge implement it.
+type Positions interface {
+	Carrier(ctx context.Context) (election.Carrier, error)
+	Ends(ctx context.Context, topic string) (map[int32]int64, error)
+}
+
 // Processor registers elections.
 type Processor struct {
-	Roll        Roll
-	Producer    Producer
+	Roll     Roll
+	Producer Producer
+	// Positions, when set, records the election's carrier and start
+	// positions on VotersTopic and VotesTopic (nil: the election owns every
+	// record of its topics).
+	Positions   Positions
 	VotersTopic string
+	VotesTopic  string
 	Log         *slog.Logger
+	// Backoff bounds the waits between attempts when the database is
+	// unavailable (default 100 ms doubling to 5 s).
+	Backoff struct{ Min, Max time.Duration }
 	// ChunkSize is how many voters are generated, copied and published per
 	// step (default 20,000).
 	ChunkSize int
@@ -184,6 +204,9 @@ func fingerprint(seed int64, cands []generator.CandidateSpec) string {
 }
 
 // Register performs (or resumes) the registration the request describes.
+// It rides out a database outage: a transient failure (see
+// store.IsTransient) is logged and the registration resumes, after a
+// backoff, from what the database recorded, until it is done or ctx ends.
 func (p *Processor) Register(ctx context.Context, req Request) (Response, error) {
 	start := time.Now()
 	log := p.Log
@@ -195,45 +218,106 @@ func (p *Processor) Register(ctx context.Context, req Request) (Response, error)
 	}
 	cands := Candidates(req)
 	resp := Response{Election: req.Name, Seed: *req.Seed, Voters: req.Voters}
+	for _, c := range cands {
+		resp.Candidates = append(resp.Candidates, c.Candidate)
+	}
+	lo, hi := p.Backoff.Min, p.Backoff.Max
+	if lo <= 0 {
+		lo = 100 * time.Millisecond
+	}
+	if hi < lo {
+		hi = max(5*time.Second, lo)
+	}
+	for attempt := 0; ; attempt++ {
+		err := p.attempt(ctx, req, cands, &resp, log)
+		resp.Seconds = time.Since(start).Seconds()
+		if err == nil || !store.IsTransient(err) || ctx.Err() != nil {
+			return resp, err
+		}
+		wait := min(lo<<min(attempt, 16), hi)
+		log.WarnContext(ctx, "register: the database is unavailable; resuming after a pause", "attempt", attempt+1,
+			"retry_in", wait, "copied", resp.Copied, "published", resp.Published, "error", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return resp, err
+		}
+	}
+}
+
+// attempt registers or resumes once, adding what it copied and published
+// to resp.
+func (p *Processor) attempt(ctx context.Context, req Request, cands []generator.CandidateSpec, resp *Response, log *slog.Logger) error {
 	rows := make([]store.CandidateRow, len(cands))
 	for i, c := range cands {
 		rows[i] = store.CandidateRow{Candidate: c.Candidate, Weight: c.Weight}
-		resp.Candidates = append(resp.Candidates, c.Candidate)
 	}
-
 	if err := p.Roll.Migrate(ctx); err != nil {
-		return resp, err
+		return err
 	}
 	unlock, err := p.Roll.LockRegistration(ctx)
 	if err != nil {
-		return resp, err
+		return err
 	}
 	defer unlock()
 
-	cur, err := p.Roll.BeginElection(ctx, store.Election{
+	e := store.Election{
 		Name: req.Name, Seed: *req.Seed, Voters: req.Voters, Candidates: len(cands),
 		Fingerprint: fingerprint(*req.Seed, cands),
-	}, rows)
+	}
+	if p.Positions != nil {
+		// Where the topics end now is where a new election's records
+		// start: read before BeginElection records them (a resumed
+		// election keeps its first registration's starts).
+		if e.Carrier, e.Starts, err = p.starts(ctx); err != nil {
+			return err
+		}
+	}
+	cur, err := p.Roll.BeginElection(ctx, e, rows)
 	if err != nil {
-		return resp, err
+		return err
 	}
 	resp.Election, resp.Voters = cur.Name, cur.Voters
 	if cur.RollComplete && cur.Published >= cur.Voters && cur.PublishedAt != nil {
-		resp.AlreadyRegistered = true
-		resp.Seconds = time.Since(start).Seconds()
+		resp.AlreadyRegistered = resp.Copied == 0 && resp.Published == 0
 		log.InfoContext(ctx, "election already registered and published", "election", cur.Name, "voters", cur.Voters)
-		return resp, nil
+		return nil
 	}
 
 	copied, published, err := p.run(ctx, req, cur)
-	resp.Copied, resp.Published = copied, published
-	resp.Seconds = time.Since(start).Seconds()
+	resp.Copied += copied
+	resp.Published += published
 	if err != nil {
-		return resp, err
+		return err
 	}
-	log.InfoContext(ctx, "registered", "election", cur.Name, "voters", cur.Voters, "copied", copied,
-		"published", published, "seconds", resp.Seconds)
-	return resp, nil
+	log.InfoContext(ctx, "registered", "election", cur.Name, "voters", cur.Voters, "copied", resp.Copied,
+		"published", resp.Published, "carrier", cur.Carrier.String())
+	return nil
+}
+
+// starts reads the carrier and the current ends of the topics the stages
+// read.
+func (p *Processor) starts(ctx context.Context) (election.Carrier, election.Starts, error) {
+	c, err := p.Positions.Carrier(ctx)
+	if err != nil {
+		return c, nil, fmt.Errorf("identify the broker: %w", err)
+	}
+	starts := election.Starts{}
+	for _, topic := range []string{p.VotersTopic, p.VotesTopic} {
+		if topic == "" {
+			continue
+		}
+		ends, err := p.Positions.Ends(ctx, topic)
+		if err != nil {
+			return c, nil, fmt.Errorf("read the end offsets of %s: %w", topic, err)
+		}
+		for part, end := range ends {
+			starts.Set(topic, part, end)
+		}
+	}
+	return c, starts, nil
 }
 
 type chunk struct {
@@ -258,6 +342,10 @@ func (p *Processor) run(ctx context.Context, req Request, cur *store.Election) (
 	defer cancel()
 	chunks := generate(ctx, *req.Seed, start, total, size)
 
+	// Every voter record names its election: the same voter of two
+	// elections with the same seed is two records (and two messages to a
+	// broker that deduplicates, as JetStream does).
+	header := []kgo.RecordHeader{{Key: HeaderElection, Value: []byte(cur.ID)}}
 	pace := newPacer(req.Rate)
 	var produceErr error
 	var mu sync.Mutex
@@ -312,7 +400,7 @@ func (p *Processor) run(ctx context.Context, req Request, cur *store.Election) (
 			if err := pace.wait(ctx); err != nil {
 				return copied, published, err
 			}
-			p.Producer.Produce(ctx, &kgo.Record{Topic: p.VotersTopic, Key: []byte(v.VoterID), Value: val}, onAck)
+			p.Producer.Produce(ctx, &kgo.Record{Topic: p.VotersTopic, Key: []byte(v.VoterID), Value: val, Headers: header}, onAck)
 			published++
 			pub = c.from + i + 1
 			// When paced, record progress every second so a restart resumes
