@@ -43,10 +43,8 @@ func CheckCarrier(ctx context.Context, env *Env) error {
 // It refuses (ErrOtherCarrier) a transport that does not carry the
 // election.
 func Audit(ctx context.Context, env *Env, w io.Writer) (store.AuditReport, error) {
-	temporary := false
-	if _, onKafka := env.Transport().(kafkaTransport); onKafka && env.Embedded != nil && !env.Persistent {
-		temporary = true
-	}
+	_, onKafka := env.Transport().(kafkaTransport)
+	temporary := onKafka && env.StandIn
 	if !temporary {
 		if err := CheckCarrier(ctx, env); err != nil {
 			return store.AuditReport{}, err

@@ -263,4 +263,16 @@ func TestElectionUnderBrokerFaults(t *testing.T) {
 	if !rep.OK() || rep.Votes != 8000 {
 		t.Fatalf("audit: %+v", rep)
 	}
+	// Every offset counted or rejected once is proven where the faults were:
+	// against the broker's end offsets, not the database alone.
+	var accounted int64
+	for _, p := range rep.Partitions {
+		if p.End < 0 {
+			t.Fatalf("the audit did not check partition %d against the broker's end offset", p.Partition)
+		}
+		accounted += p.Counted + p.Rejected
+	}
+	if accounted != 8000 {
+		t.Fatalf("the audit accounted for %d offsets, want 8000", accounted)
+	}
 }

@@ -26,8 +26,11 @@ type Env struct {
 	Deps     *pipeline.Deps
 	Embedded *broker.Embedded // nil when KAFKA_BROKERS is set
 	// Persistent is true when the embedded broker keeps its data in the
-	// state directory (false when another harness holds it).
+	// state directory.
 	Persistent bool
+	// Stand-in is true when another harness holds the state directory and
+	// the embedded broker is a temporary one that knows none of its records.
+	StandIn bool
 	lock       *os.File
 	transport  Transport
 }
@@ -93,6 +96,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, o EnvOptions
 				e.Persistent = true
 			case o.SharedState:
 				log.Warn("another harness is using the embedded broker's state; using a temporary in-memory broker", "dir", dir)
+				e.StandIn = true
 			default:
 				return nil, err
 			}

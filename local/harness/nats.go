@@ -2,10 +2,12 @@ package harness
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -148,6 +150,9 @@ func (n *natsTransport) Carrier(ctx context.Context) (election.Carrier, error) {
 // to BatchSize records gathered for at most Window, delivered as the same
 // events.KafkaEvent JSON, acknowledged (cumulatively, like a Kafka commit)
 // only once the function processed them, retried with backoff otherwise.
+// Several triggers of one group (in one or several processes) share its
+// partitions: each holds a fair share through leases (natsbridge.Leases)
+// and hands partitions over when members come and go.
 type NATSTrigger struct {
 	Function  string
 	Topics    []string
@@ -161,8 +166,14 @@ type NATSTrigger struct {
 	// MaxAckPending bounds the records fetched ahead of the function per
 	// partition (default 3 x BatchSize).
 	MaxAckPending int
-	Log           *slog.Logger
-	Stats         *Stats
+	// Owner names this trigger among the group's members (default: host,
+	// pid and a random suffix); LeaseTTL is how long it holds a partition
+	// without renewing it (default natsbridge.DefaultLeaseTTL). Several
+	// harnesses on one group share its partitions through these leases.
+	Owner    string
+	LeaseTTL time.Duration
+	Log      *slog.Logger
+	Stats    *Stats
 	// Limiter, when set, is waited on before each invocation with the batch
 	// size.
 	Limiter func(ctx context.Context, n int) error
@@ -195,41 +206,152 @@ func (t *NATSTrigger) Run(ctx context.Context) error {
 	}
 	defer b.Close()
 
-	type part struct {
-		topic string
-		p     int32
-		cons  jetstream.Consumer
-		next  uint64
+	owner := t.Owner
+	if owner == "" {
+		owner = defaultOwner()
 	}
-	var parts []part
-	for _, topic := range t.Topics {
-		for p := range int32(t.Bridge.Partitions()) {
-			cons, next, err := b.OpenConsumer(ctx, topic, p, t.Group, t.consumerOptions())
-			if err != nil {
-				return err
-			}
-			parts = append(parts, part{topic, p, cons, next})
-		}
+	leases, err := b.Leases(ctx, t.Group, owner, t.LeaseTTL)
+	if err != nil {
+		return err
 	}
-
 	workerCtx, cancelWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWorkers()
-	stop := make(chan struct{})
-	done := make(chan struct{}, len(parts))
-	for _, pt := range parts {
+	s := &natsShare{t: t, b: b, d: d, leases: leases, workerCtx: workerCtx, held: map[tp]*natsPart{}}
+	for _, topic := range t.Topics {
+		for p := range int32(t.Bridge.Partitions()) {
+			s.parts = append(s.parts, tp{topic, p})
+		}
+	}
+	tick := time.NewTicker(leases.TTL() / 4)
+	defer tick.Stop()
+	for {
+		s.rebalance(ctx)
+		select {
+		case <-ctx.Done():
+		case <-tick.C:
+			continue
+		}
+		break
+	}
+	// Stopping: invocations in flight finish (their work is idempotent
+	// either way), what they processed is acknowledged, and the partitions
+	// are released for the other members.
+	s.releaseAll()
+	lctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	leases.Leave(lctx) //nolint:errcheck // the entry expires anyway
+	return nil
+}
+
+// defaultOwner names this process among a consumer group's members.
+func defaultOwner() string {
+	host, _ := os.Hostname()
+	var r [4]byte
+	rand.Read(r[:]) //nolint:errcheck // crypto/rand does not fail
+	return fmt.Sprintf("%s-%d-%x", host, os.Getpid(), r)
+}
+
+// natsShare is a trigger's share of its consumer group's partitions: it
+// holds a fair share of them (partitions / members, rounded up) through
+// leases, consuming each it holds, and gives up those above its share when
+// members join, as a Kafka group rebalances.
+type natsShare struct {
+	t         *NATSTrigger
+	b         *natsbridge.Bridge
+	d         *deliverer
+	leases    *natsbridge.Leases
+	workerCtx context.Context
+	parts     []tp
+	held      map[tp]*natsPart
+}
+
+// natsPart is a held partition and its consumer.
+type natsPart struct {
+	rev    uint64
+	cancel context.CancelFunc
+	stop   chan struct{}
+	done   chan struct{}
+}
+
+// rebalance renews what is held, releases what is above the fair share and
+// acquires what is free below it.
+func (s *natsShare) rebalance(ctx context.Context) {
+	log := s.t.Log.With("function", s.t.Function, "group", s.t.Group)
+	if err := s.leases.Announce(ctx); err != nil {
+		if ctx.Err() == nil {
+			log.Warn("cannot renew group membership", "error", err)
+		}
+		return
+	}
+	for k, h := range s.held {
+		rev, err := s.leases.Renew(ctx, k.topic, k.partition, h.rev)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			log.Warn("lost the lease of a partition; stopping it", "topic", k.topic, "partition", k.partition, "error", err)
+			s.stop(k, false)
+			continue
+		}
+		h.rev = rev
+	}
+	members, err := s.leases.Members(ctx)
+	if err != nil {
+		return
+	}
+	fair := (len(s.parts) + members - 1) / members
+	for i := len(s.parts) - 1; i >= 0 && len(s.held) > fair; i-- {
+		if _, ok := s.held[s.parts[i]]; ok {
+			log.Info("releasing a partition to another member", "topic", s.parts[i].topic, "partition", s.parts[i].partition, "members", members)
+			s.stop(s.parts[i], true)
+		}
+	}
+	for _, k := range s.parts {
+		if len(s.held) >= fair || ctx.Err() != nil {
+			break
+		}
+		if _, ok := s.held[k]; ok {
+			continue
+		}
+		rev, ok, _, err := s.leases.Acquire(ctx, k.topic, k.partition)
+		if err != nil || !ok {
+			continue
+		}
+		cons, next, err := s.b.OpenConsumer(ctx, k.topic, k.partition, s.t.Group, s.t.consumerOptions())
+		if err != nil {
+			log.Warn("cannot open a consumer; releasing its partition", "topic", k.topic, "partition", k.partition, "error", err)
+			s.leases.Release(ctx, k.topic, k.partition, rev) //nolint:errcheck // it expires anyway
+			continue
+		}
+		pctx, cancel := context.WithCancel(ctx)
+		h := &natsPart{rev: rev, cancel: cancel, stop: make(chan struct{}), done: make(chan struct{})}
+		s.held[k] = h
 		go func() {
-			defer func() { done <- struct{}{} }()
-			t.runPartition(ctx, workerCtx, stop, d, b, pt.topic, pt.p, pt.cons, pt.next)
+			defer close(h.done)
+			s.t.runPartition(pctx, s.workerCtx, h.stop, s.d, s.b, k.topic, k.partition, cons, next)
 		}()
 	}
-	<-ctx.Done()
-	// Stopping: invocations in flight finish (their work is idempotent
-	// either way) and what they processed is acknowledged.
-	close(stop)
-	for range parts {
-		<-done
+}
+
+// stop stops consuming a partition (after the invocation in flight) and,
+// when release is set, gives its lease up.
+func (s *natsShare) stop(k tp, release bool) {
+	h := s.held[k]
+	delete(s.held, k)
+	close(h.stop)
+	h.cancel()
+	<-h.done
+	if release {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.leases.Release(ctx, k.topic, k.partition, h.rev) //nolint:errcheck // it expires anyway
 	}
-	return nil
+}
+
+func (s *natsShare) releaseAll() {
+	for k := range s.held {
+		s.stop(k, true)
+	}
 }
 
 func (t *NATSTrigger) consumerOptions() natsbridge.ConsumerOptions {
