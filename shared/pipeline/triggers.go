@@ -50,8 +50,11 @@ var Triggers = []Trigger{
 		Window:    0,
 	},
 	{
+		// One topic: the tally publishes a candidate-totals record on every
+		// batch that changes anything the page shows (turnout included), and
+		// a Kafka event-source mapping takes exactly one topic.
 		Function:  Dashboard,
-		Topics:    func(t config.Topics) []string { return []string{t.CandidateTotals, t.TurnoutTotals} },
+		Topics:    func(t config.Topics) []string { return []string{t.CandidateTotals} },
 		Group:     "voting-dashboard",
 		BatchSize: 10000,
 		Window:    0,
