@@ -160,10 +160,11 @@ func (acceptAll) MatchString(string) bool { return true }
 func (a acceptAll) String() string        { return string(a) }
 
 // ecmaRegexp compiles a schema pattern, written for ECMA-262 regular
-// expressions, with Go's regexp. \uXXXX becomes \x{XXXX} and \Z \z; a pattern with
-// syntax RE2 lacks (lookahead, backreferences: the schemas use them only
-// on properties these templates do not set, such as a DocumentDB
-// collection name) accepts anything and is recorded in uncheckedPatterns.
+// expressions, with Go's regexp: \uXXXX becomes \x{XXXX}, \Z becomes \z.
+// A pattern with syntax RE2 lacks (lookarounds; in these schemas only a
+// DocumentDB CollectionName and a function's Code.S3Bucket, which sam
+// package writes, not the templates) accepts anything and is recorded in
+// uncheckedPatterns.
 func ecmaRegexp(pattern string) (jsonschema.Regexp, error) {
 	re, err := regexp.Compile(ecmaToRE2(pattern))
 	if err != nil {
