@@ -111,6 +111,12 @@ func loadTemplate(t *testing.T, path string) *cfnTemplate {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return parseTemplate(t, path, b)
+}
+
+// parseTemplate reads a template; path names it in errors.
+func parseTemplate(t *testing.T, path string, b []byte) *cfnTemplate {
+	t.Helper()
 	var root yaml.Node
 	if err := yaml.Unmarshal(b, &root); err != nil {
 		t.Fatalf("%s: %v", path, err)

@@ -217,12 +217,20 @@ func TestTemplateConfiguration(t *testing.T) {
 }
 
 // TestTemplateMappings: every Kafka-triggered function has exactly one
-// event-source mapping per deployment, with the topics, consumer group and
-// batching of pipeline.Triggers, partial batch responses and an on-failure
-// destination; register has none.
+// event-source mapping per deployment, with the topics, consumer group,
+// batching, retries and failure destination of pipeline.Triggers and partial
+// batch responses; register has none.
 func TestTemplateMappings(t *testing.T) {
 	tpl := loadTemplate(t, templatePath)
 	def := defaultConfig(t)
+	for _, tr := range pipeline.Triggers {
+		if tr.OnFailure && tr.MaximumRetryAttempts < 0 {
+			t.Errorf("%s: infinite retries with a failure destination; Lambda would cap them at 10", tr.Function)
+		}
+		if !tr.OnFailure && tr.MaximumRetryAttempts >= 0 {
+			t.Errorf("%s: gives up after %d retries with nowhere to record the batch", tr.Function, tr.MaximumRetryAttempts)
+		}
+	}
 	for _, sc := range scenarios() {
 		t.Run(sc.name, func(t *testing.T) {
 			e := newEvaluator(t, tpl, sc.values)
@@ -288,10 +296,25 @@ func TestTemplateMappings(t *testing.T) {
 				if pp, _ := m["ProvisionedPollerConfig"].(map[string]any); pp["MinimumPollers"] == nil {
 					t.Errorf("%s: no ProvisionedPollerConfig", tr.Function)
 				}
-				dc, _ := m["DestinationConfig"].(map[string]any)
+				// Retries and the failure destination are the table's: a
+				// batch the table says must never be skipped is retried
+				// forever with no destination (with one, Lambda caps
+				// infinite retries at 10 and then moves past the batch).
+				if got := m["MaximumRetryAttempts"]; got != tr.MaximumRetryAttempts {
+					t.Errorf("%s: MaximumRetryAttempts %v, want %d", tr.Function, got, tr.MaximumRetryAttempts)
+				}
+				if tr.MaximumRetryAttempts == -1 {
+					if age, ok := m["MaximumRecordAgeInSeconds"]; ok && age != -1 {
+						t.Errorf("%s: MaximumRecordAgeInSeconds %v skips old records; want -1 (retry forever)", tr.Function, age)
+					}
+				}
+				dc, hasDC := m["DestinationConfig"].(map[string]any)
 				of, _ := dc["OnFailure"].(map[string]any)
-				if of["Destination"] != "getatt:FailedBatchesQueue.Arn" {
-					t.Errorf("%s: DestinationConfig %v", tr.Function, dc)
+				switch {
+				case tr.OnFailure && of["Destination"] != "getatt:FailedBatchesQueue.Arn":
+					t.Errorf("%s: DestinationConfig %v, want OnFailure to FailedBatchesQueue", tr.Function, dc)
+				case !tr.OnFailure && hasDC:
+					t.Errorf("%s: DestinationConfig %v; the table says its batches are never skipped", tr.Function, dc)
 				}
 				var access []string
 				sas, _ := m["SourceAccessConfigurations"].([]any)
@@ -439,8 +462,14 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 				if !slices.Equal(read, wantRead) {
 					t.Errorf("%s: may read %v, consumes %v", fn, read, wantRead)
 				}
-				if triggered && !slices.Equal(g["sqs:SendMessage"], []string{"getatt:FailedBatchesQueue.Arn"}) {
-					t.Errorf("%s: cannot send failed batches to the queue: %v", fn, g["sqs:SendMessage"])
+				// Only a mapping with a failure destination sends to the queue
+				// (Lambda sends with the function's role).
+				if triggered && tr.OnFailure {
+					if !slices.Equal(g["sqs:SendMessage"], []string{"getatt:FailedBatchesQueue.Arn"}) {
+						t.Errorf("%s: cannot send failed batches to the queue: %v", fn, g["sqs:SendMessage"])
+					}
+				} else if send := g["sqs:SendMessage"]; len(send) > 0 {
+					t.Errorf("%s: may send to %v, but its mapping has no failure destination", fn, send)
 				}
 				if put := g["s3:PutObject"]; (fn == pipeline.Dashboard) != (len(put) > 0) {
 					t.Errorf("%s: s3:PutObject on %v", fn, put)

@@ -20,6 +20,19 @@ type Trigger struct {
 	// Window is how long to gather records before invoking
 	// (MaximumBatchingWindowInSeconds).
 	Window time.Duration
+	// MaximumRetryAttempts is how many times a failed batch is retried
+	// before the mapping gives up on it (the mapping's MaximumRetryAttempts);
+	// -1 retries it forever, so a partition waits until the batch succeeds.
+	// Ballot and tally batches fail only on transient errors and skipping one
+	// would skip votes: -1. A dashboard batch may be skipped, since every
+	// render reads the whole state from Postgres: a few retries.
+	MaximumRetryAttempts int
+	// OnFailure is whether a batch that failed every retry goes to the
+	// failure destination (the mapping's DestinationConfig.OnFailure, the
+	// template's FailedBatchesQueue), after which the mapping moves past it.
+	// Lambda caps retries at 10 when a destination is set, so OnFailure
+	// implies a finite MaximumRetryAttempts.
+	OnFailure bool
 }
 
 // Triggers are the Kafka-triggered functions and their batching.
@@ -36,25 +49,34 @@ type Trigger struct {
 // by more than one render.
 var Triggers = []Trigger{
 	{
-		Function:  Ballot,
-		Topics:    func(t config.Topics) []string { return []string{t.Voters} },
-		Group:     "voting-ballot",
-		BatchSize: 2000,
-		Window:    0,
+		Function:             Ballot,
+		Topics:               func(t config.Topics) []string { return []string{t.Voters} },
+		Group:                "voting-ballot",
+		BatchSize:            2000,
+		Window:               0,
+		MaximumRetryAttempts: -1,
+		OnFailure:            false,
 	},
 	{
-		Function:  Tally,
-		Topics:    func(t config.Topics) []string { return []string{t.Votes} },
-		Group:     "voting-tally",
-		BatchSize: 5000,
-		Window:    0,
+		Function:             Tally,
+		Topics:               func(t config.Topics) []string { return []string{t.Votes} },
+		Group:                "voting-tally",
+		BatchSize:            5000,
+		Window:               0,
+		MaximumRetryAttempts: -1,
+		OnFailure:            false,
 	},
 	{
-		Function:  Dashboard,
-		Topics:    func(t config.Topics) []string { return []string{t.CandidateTotals, t.TurnoutTotals} },
-		Group:     "voting-dashboard",
-		BatchSize: 10000,
-		Window:    0,
+		// One topic: the tally publishes a candidate-totals record on every
+		// batch that changes anything the page shows (turnout included), and
+		// a Kafka event-source mapping takes exactly one topic.
+		Function:             Dashboard,
+		Topics:               func(t config.Topics) []string { return []string{t.CandidateTotals} },
+		Group:                "voting-dashboard",
+		BatchSize:            10000,
+		Window:               0,
+		MaximumRetryAttempts: 5,
+		OnFailure:            true,
 	},
 }
 
