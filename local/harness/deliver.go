@@ -47,6 +47,7 @@ type Stats struct {
 	Invocations atomic.Int64 // handler invocations, including retries
 	Failures    atomic.Int64 // failed invocations (errors and partial failures)
 	Records     atomic.Int64 // records processed successfully
+	GivenUp     atomic.Int64 // records of batches given up after their retries
 
 	mu      sync.Mutex
 	summary map[string]int64 // sums of the responses' summary fields
@@ -69,12 +70,46 @@ func (s *Stats) Get(name string) int64 {
 	return s.summary[name]
 }
 
+// GiveUp ends the retries of a failed batch, as an event-source mapping
+// with a finite MaximumRetryAttempts does: after After retries the batch is
+// recorded at Destination (when set; the mapping's OnFailure destination)
+// and the partition moves past it. A trigger without a GiveUp retries a
+// failed batch forever (MaximumRetryAttempts -1), so a partition waits out
+// a fault rather than skipping records.
+type GiveUp struct {
+	After       int
+	Destination FailedBatches
+}
+
+// FailedBatches is a failure destination: where a batch that failed every
+// retry is recorded (FailedBatchesQueue in AWS).
+type FailedBatches interface {
+	Record(ctx context.Context, f FailedBatch) error
+}
+
+// FailedBatch describes a batch that failed every retry, as Lambda's
+// on-failure record for a Kafka event source does: the records themselves
+// stay on the topic.
+type FailedBatch struct {
+	Function    string    `json:"function"`
+	Condition   string    `json:"condition"`
+	Attempts    int       `json:"approximateInvokeCount"`
+	Error       string    `json:"error"`
+	Topic       string    `json:"topic"`
+	Partition   int32     `json:"partition"`
+	FirstOffset int64     `json:"firstOffset"`
+	LastOffset  int64     `json:"lastOffset"`
+	BatchSize   int       `json:"batchSize"`
+	At          time.Time `json:"timestamp"`
+}
+
 // deliverer invokes a function with batches of one partition.
 type deliverer struct {
 	name    string
 	invoker Invoker
 	meta    kafkaevent.Meta
 	backoff Backoff
+	giveUp  *GiveUp
 	stats   *Stats
 	log     *slog.Logger
 }
@@ -87,7 +122,11 @@ var errStopped = errors.New("delivery stopped")
 // until every record is processed, calling done with each prefix that
 // succeeded. It gives up only when ctx is done or stop is closed.
 func (d *deliverer) deliver(ctx context.Context, stop <-chan struct{}, recs []*kgo.Record, done func([]*kgo.Record)) error {
+	var lastErr error
 	for attempt := 0; len(recs) > 0; attempt++ {
+		if d.giveUp != nil && attempt > d.giveUp.After {
+			return d.skip(ctx, recs, attempt, lastErr, done)
+		}
 		if attempt > 0 {
 			t := time.NewTimer(d.backoff.delay(attempt - 1))
 			select {
@@ -112,6 +151,7 @@ func (d *deliverer) deliver(ctx context.Context, stop <-chan struct{}, recs []*k
 				return ctx.Err()
 			}
 			d.stats.Failures.Add(1)
+			lastErr = err
 			d.log.Warn("invocation failed; retrying the batch", "function", d.name,
 				"partition", recs[0].Partition, "from_offset", recs[0].Offset, "records", len(recs),
 				"attempt", attempt+1, "error", err)
@@ -138,6 +178,7 @@ func (d *deliverer) deliver(ctx context.Context, stop <-chan struct{}, recs []*k
 		}
 		if failed {
 			d.stats.Failures.Add(1)
+			lastErr = errors.New("partial batch failure")
 			d.log.Warn("partial batch failure; retrying from the first failed record", "function", d.name,
 				"partition", recs[0].Partition, "from_offset", recs[from].Offset, "attempt", attempt+1)
 		}
@@ -147,6 +188,27 @@ func (d *deliverer) deliver(ctx context.Context, stop <-chan struct{}, recs []*k
 		}
 		recs = recs[from:]
 	}
+	return nil
+}
+
+// skip gives up on recs after their retries: it records them at the
+// failure destination and reports them done, so the partition moves on.
+func (d *deliverer) skip(ctx context.Context, recs []*kgo.Record, attempts int, cause error, done func([]*kgo.Record)) error {
+	f := FailedBatch{Function: d.name, Condition: "RetryAttemptsExhausted", Attempts: attempts, Topic: recs[0].Topic,
+		Partition: recs[0].Partition, FirstOffset: recs[0].Offset, LastOffset: recs[len(recs)-1].Offset,
+		BatchSize: len(recs), At: time.Now().UTC()}
+	if cause != nil {
+		f.Error = cause.Error()
+	}
+	d.log.Error("batch failed every retry; moving past it", "function", d.name, "topic", f.Topic, "partition", f.Partition,
+		"from_offset", f.FirstOffset, "to_offset", f.LastOffset, "attempts", attempts, "error", f.Error)
+	if d.giveUp.Destination != nil {
+		if err := d.giveUp.Destination.Record(ctx, f); err != nil {
+			return fmt.Errorf("record failed batch: %w", err)
+		}
+	}
+	d.stats.GivenUp.Add(int64(len(recs)))
+	done(recs)
 	return nil
 }
 

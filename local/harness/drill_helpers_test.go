@@ -353,29 +353,15 @@ func keyed(t testing.TB, env *harness.Env, sql string) map[string]int64 {
 	return out
 }
 
-// auditOK runs the audit against votes_topic's end offsets on the broker
-// and fails the test unless every record is accounted for and every view
+// auditOK runs the audit (harness.Audit, the code of `go run ./local
+// audit`) against votes_topic's end offsets on the broker and fails the test
+// unless every record of the election is accounted for and every view
 // equals the recount; wantVotes >= 0 is the number of votes that must be
-// counted. With a persistent broker it goes through harness.Audit, the code
-// of `go run ./local audit`; an in-memory broker is one harness.Audit does
-// not trust (it may be a stand-in), so the store's audit gets the end
-// offsets directly.
+// counted.
 func auditOK(t testing.TB, env *harness.Env, wantVotes int64) store.AuditReport {
 	t.Helper()
-	ctx := context.Background()
 	var buf safeBuffer
-	var rep store.AuditReport
-	var err error
-	if env.Persistent {
-		rep, err = harness.Audit(ctx, env, &buf)
-	} else {
-		var ends map[int32]int64
-		if ends, err = env.Transport().VoteEnds(ctx); err != nil {
-			t.Fatal(err)
-		}
-		rep, err = env.Deps.Store.Audit(ctx, env.Config.Topics.Votes, ends)
-		rep.Print(&buf)
-	}
+	rep, err := harness.Audit(context.Background(), env, &buf)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,6 +31,8 @@ type KafkaTrigger struct {
 	// ClientOpts reach the brokers (seed brokers, TLS, SASL).
 	ClientOpts []kgo.Opt
 	Backoff    Backoff
+	// GiveUp, when set, ends the retries of a failed batch (nil: forever).
+	GiveUp *GiveUp
 	// CommitInterval is how often processed offsets are committed (default
 	// 500 ms); they are also committed on revocation and shutdown.
 	CommitInterval time.Duration
@@ -76,7 +78,7 @@ func (t *KafkaTrigger) Run(ctx context.Context) error {
 	}
 	t.CommitInterval = max(t.CommitInterval, 100*time.Millisecond) // franz-go's minimum
 	t.workers = map[tp]*worker{}
-	d := &deliverer{name: t.Function, invoker: t.Invoker, meta: t.Meta, backoff: t.Backoff, stats: t.Stats, log: t.Log}
+	d := &deliverer{name: t.Function, invoker: t.Invoker, meta: t.Meta, backoff: t.Backoff, giveUp: t.GiveUp, stats: t.Stats, log: t.Log}
 
 	opts := append([]kgo.Opt{}, t.ClientOpts...)
 	opts = append(opts,

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -31,9 +32,18 @@ type Env struct {
 	// Stand-in is true when another harness holds the state directory and
 	// the embedded broker is a temporary one that knows none of its records.
 	StandIn bool
+	// StateDir is the harness's state directory.
+	StateDir   string
 	lock       *os.File
 	transport  Transport
+	failedOnce sync.Once
+	failed     *FailedBatchFile
+	closeOnce  sync.Once
+	onClose    []func()
 }
+
+// OnClose adds fn to what Close releases (before the clients Open made).
+func (e *Env) OnClose(fn func()) { e.onClose = append(e.onClose, fn) }
 
 // Transport returns how records travel between the functions: Kafka unless
 // SetTransport chose another.
@@ -79,10 +89,10 @@ func (e *Env) Meta() kafkaevent.Meta {
 // the topics, and opens the functions' clients (creating the database if
 // needed).
 func Open(ctx context.Context, cfg config.Config, log *slog.Logger, o EnvOptions) (*Env, error) {
-	e := &Env{Config: cfg, Log: log}
 	if o.StateDir == "" {
 		o.StateDir = ".voting"
 	}
+	e := &Env{Config: cfg, Log: log, StateDir: o.StateDir}
 	topics := broker.Topics(cfg.Topics, cfg.Kafka.Partitions)
 	if len(cfg.Kafka.Brokers) == 0 {
 		eo := broker.EmbeddedOptions{Topics: topics}
@@ -132,17 +142,43 @@ func (e *Env) Invoker(function string) (Invoker, error) {
 	return lambda.NewHandler(h), nil
 }
 
+// GiveUp returns how trigger t ends the retries of a failed batch, from its
+// event-source mapping's settings (the same table template.yaml follows):
+// nil to retry forever; else after MaximumRetryAttempts, recorded in
+// <state-dir>/failed-batches.jsonl when the mapping has a failure
+// destination.
+func (e *Env) GiveUp(t pipeline.Trigger) *GiveUp {
+	if t.MaximumRetryAttempts < 0 {
+		return nil
+	}
+	g := &GiveUp{After: t.MaximumRetryAttempts}
+	if t.OnFailure {
+		g.Destination = e.failedBatches()
+	}
+	return g
+}
+
+func (e *Env) failedBatches() *FailedBatchFile {
+	e.failedOnce.Do(func() { e.failed = &FailedBatchFile{Path: filepath.Join(e.StateDir, "failed-batches.jsonl")} })
+	return e.failed
+}
+
 // Close releases everything Open started.
 func (e *Env) Close() {
-	if e.Deps != nil {
-		e.Deps.Close()
-	}
-	if e.Embedded != nil {
-		e.Embedded.Close()
-	}
-	if e.lock != nil {
-		e.lock.Close()
-	}
+	e.closeOnce.Do(func() {
+		for i := len(e.onClose) - 1; i >= 0; i-- {
+			e.onClose[i]()
+		}
+		if e.Deps != nil {
+			e.Deps.Close()
+		}
+		if e.Embedded != nil {
+			e.Embedded.Close()
+		}
+		if e.lock != nil {
+			e.lock.Close()
+		}
+	})
 }
 
 // lockDir takes an exclusive lock on dir/.lock so that two harnesses never

@@ -87,16 +87,18 @@ func (n *natsTransport) meta() kafkaevent.Meta {
 	return m
 }
 
-func (n *natsTransport) Trigger(t pipeline.Trigger, batchSize int, inv Invoker, stats *Stats) (Runner, error) {
+func (n *natsTransport) Trigger(t pipeline.Trigger, o TriggerOptions, inv Invoker, stats *Stats) (Runner, error) {
 	return &NATSTrigger{
 		Function:  t.Function,
 		Topics:    t.Topics(n.env.Config.Topics),
 		Group:     t.Group,
-		BatchSize: batchSize,
+		BatchSize: o.BatchSize,
 		Window:    t.Window,
 		Invoker:   inv,
 		Meta:      n.meta(),
+		LeaseTTL:  o.LeaseTTL,
 		Bridge:    n.bridge,
+		GiveUp:    n.env.GiveUp(t),
 		Log:       n.env.Log,
 		Stats:     stats,
 	}, nil
@@ -163,6 +165,8 @@ type NATSTrigger struct {
 	Meta      kafkaevent.Meta
 	Bridge    *natsbridge.Bridge
 	Backoff   Backoff
+	// GiveUp, when set, ends the retries of a failed batch (nil: forever).
+	GiveUp *GiveUp
 	// MaxAckPending bounds the records fetched ahead of the function per
 	// partition (default 3 x BatchSize).
 	MaxAckPending int
@@ -197,7 +201,7 @@ func (t *NATSTrigger) Run(ctx context.Context) error {
 	if t.MaxAckPending <= 0 {
 		t.MaxAckPending = 3 * t.BatchSize
 	}
-	d := &deliverer{name: t.Function, invoker: t.Invoker, meta: t.Meta, backoff: t.Backoff, stats: t.Stats, log: t.Log}
+	d := &deliverer{name: t.Function, invoker: t.Invoker, meta: t.Meta, backoff: t.Backoff, giveUp: t.GiveUp, stats: t.Stats, log: t.Log}
 	// The function's consumers get a connection of their own: on a shared
 	// one, their deliveries would queue behind every publish acknowledgement.
 	b, err := t.Bridge.Fork(ctx, t.Function)

@@ -36,13 +36,19 @@ var natsTestSeq atomic.Int64
 // NATS transport with streams of its own.
 func natsEnv(t *testing.T, partitions int) (*harness.Env, *natsbridge.Bridge) {
 	t.Helper()
+	return natsEnvWith(t, partitions, fmt.Sprintf("t%d_%d_", os.Getpid()%100000, natsTestSeq.Add(1)), pgtest.New(t))
+}
+
+// natsEnvWith opens a harness environment on database dsn, switched to the
+// NATS transport with the streams of prefix (deleted when the test ends).
+func natsEnvWith(t *testing.T, partitions int, prefix, dsn string) (*harness.Env, *natsbridge.Bridge) {
+	t.Helper()
 	url := os.Getenv("NATS_URL")
 	if url == "" {
 		url = "nats://127.0.0.1:4222"
 	}
-	prefix := fmt.Sprintf("t%d_%d_", os.Getpid()%100000, natsTestSeq.Add(1))
 	cfg, err := config.LoadFrom(map[string]string{
-		"DATABASE_URL":        pgtest.New(t),
+		"DATABASE_URL":        dsn,
 		"DASHBOARD_DIR":       t.TempDir(),
 		"KAFKA_PARTITIONS":    fmt.Sprint(partitions),
 		"NATS_URL":            url,
@@ -56,19 +62,30 @@ func natsEnv(t *testing.T, partitions int) (*harness.Env, *natsbridge.Bridge) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(env.Close)
 	closeNATS, err := harness.UseNATS(context.Background(), env)
 	if err != nil {
+		env.Close()
 		t.Fatalf("the NATS tests need nats-server with JetStream at %s: %v", url, err)
 	}
 	b, _ := env.Bridge()
+	env.OnClose(closeNATS)
 	t.Cleanup(func() {
+		env.Close()
+		// A new bridge: the environment's is closed. Streams another
+		// environment of the test deleted already are skipped.
+		o := natsbridge.OptionsFrom(cfg)
+		o.Log = quiet
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := b.DeleteStreams(ctx, cfg.Topics.All()...); err != nil {
+		cleaner, err := natsbridge.Connect(ctx, o)
+		if err != nil {
+			t.Errorf("delete streams: %v", err)
+			return
+		}
+		defer cleaner.Close()
+		if err := cleaner.DeleteStreams(ctx, cfg.Topics.All()...); err != nil {
 			t.Errorf("delete streams: %v", err)
 		}
-		closeNATS()
 	})
 	return env, b
 }

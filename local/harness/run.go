@@ -30,6 +30,9 @@ type RunOptions struct {
 	Functions []string
 	// Batch overrides each trigger's batch size when > 0.
 	BatchSize map[string]int
+	// LeaseTTL is how long a NATS trigger holds a partition of its group
+	// without renewing it (default natsbridge.DefaultLeaseTTL).
+	LeaseTTL time.Duration
 	// Terminal selects the live progress bar rather than log lines.
 	Terminal bool
 	Out      io.Writer
@@ -101,7 +104,7 @@ func Run(ctx context.Context, env *Env, o RunOptions) (Summary, error) {
 		st := &Stats{}
 		stats[t.Function] = st
 		groups = append(groups, t.Group)
-		trig, err := tr.Trigger(t, batch, inv, st)
+		trig, err := tr.Trigger(t, TriggerOptions{BatchSize: batch, LeaseTTL: o.LeaseTTL}, inv, st)
 		if err != nil {
 			return Summary{}, err
 		}

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
@@ -19,7 +20,7 @@ type Runner interface {
 // default) or another broker bridged to the same events.KafkaEvent shape.
 type Transport interface {
 	// Trigger returns the runner that feeds function t's invocations.
-	Trigger(t pipeline.Trigger, batchSize int, inv Invoker, stats *Stats) (Runner, error)
+	Trigger(t pipeline.Trigger, o TriggerOptions, inv Invoker, stats *Stats) (Runner, error)
 	// Position reports the votes cast so far (records on the votes topic) and
 	// each consumer group's lag; caught is true when every group has
 	// consumed everything.
@@ -30,10 +31,19 @@ type Transport interface {
 	Carrier(ctx context.Context) (election.Carrier, error)
 }
 
+// TriggerOptions tune a trigger beyond its function's table entry.
+type TriggerOptions struct {
+	// BatchSize is the most records per invocation.
+	BatchSize int
+	// LeaseTTL is how long a NATS trigger holds a partition without
+	// renewing it (default natsbridge.DefaultLeaseTTL).
+	LeaseTTL time.Duration
+}
+
 // kafkaTransport is the Kafka transport of an Env.
 type kafkaTransport struct{ env *Env }
 
-func (k kafkaTransport) Trigger(t pipeline.Trigger, batchSize int, inv Invoker, stats *Stats) (Runner, error) {
+func (k kafkaTransport) Trigger(t pipeline.Trigger, o TriggerOptions, inv Invoker, stats *Stats) (Runner, error) {
 	opts, err := k.env.ClientOpts()
 	if err != nil {
 		return nil, err
@@ -42,11 +52,12 @@ func (k kafkaTransport) Trigger(t pipeline.Trigger, batchSize int, inv Invoker, 
 		Function:   t.Function,
 		Topics:     t.Topics(k.env.Config.Topics),
 		Group:      t.Group,
-		BatchSize:  batchSize,
+		BatchSize:  o.BatchSize,
 		Window:     t.Window,
 		Invoker:    inv,
 		Meta:       k.env.Meta(),
 		ClientOpts: opts,
+		GiveUp:     k.env.GiveUp(t),
 		Log:        k.env.Log,
 		Stats:      stats,
 	}, nil
