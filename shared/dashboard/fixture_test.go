@@ -28,9 +28,33 @@ var hostileNames = []string{
 	`__f__(function(){document.documentElement.setAttribute('data-xss','f')})()__f__`,
 }
 
+// usStates are the 50 states, as voters' addresses name them.
+var usStates = []string{"Alabama", "Alaska", "Arizona", "Arkansas", "California", "Colorado", "Connecticut",
+	"Delaware", "Florida", "Georgia", "Hawaii", "Idaho", "Illinois", "Indiana", "Iowa", "Kansas", "Kentucky",
+	"Louisiana", "Maine", "Maryland", "Massachusetts", "Michigan", "Minnesota", "Mississippi", "Missouri",
+	"Montana", "Nebraska", "Nevada", "New Hampshire", "New Jersey", "New Mexico", "New York", "North Carolina",
+	"North Dakota", "Ohio", "Oklahoma", "Oregon", "Pennsylvania", "Rhode Island", "South Carolina",
+	"South Dakota", "Tennessee", "Texas", "Utah", "Vermont", "Virginia", "Washington", "West Virginia",
+	"Wisconsin", "Wyoming"}
+
 // fixture builds a deterministic snapshot: nCand candidates (the first
-// named xssName when hostile), nStates states, nPoints timeline instants.
+// named xssName when hostile), nStates states called "State 01"…, nPoints
+// timeline instants.
 func fixture(nCand, nStates, nPoints int, hostile bool) dashboard.Snapshot {
+	keys := make([]string, nStates)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("State %02d", i+1)
+	}
+	return fixtureStates(nCand, keys, nPoints, hostile)
+}
+
+// usFixture is fixture with the 50 US states.
+func usFixture(nCand, nPoints int, hostile bool) dashboard.Snapshot {
+	return fixtureStates(nCand, usStates, nPoints, hostile)
+}
+
+// fixtureStates is fixture with the given state names.
+func fixtureStates(nCand int, states []string, nPoints int, hostile bool) dashboard.Snapshot {
 	s := dashboard.Snapshot{
 		Election: "General election 2026",
 		TakenAt:  t0.Add(time.Duration(nPoints)*time.Second + 2*time.Second),
@@ -48,9 +72,9 @@ func fixture(nCand, nStates, nPoints int, hostile bool) dashboard.Snapshot {
 		}
 		s.Candidates = append(s.Candidates, dashboard.Candidate{ID: c.CandidateID, Name: name, Party: party, PhotoURL: c.PhotoURL})
 	}
-	for i := range nStates {
+	for i, key := range states {
 		reg := int64(1000 + 37*i)
-		s.States = append(s.States, dashboard.Turnout{Key: fmt.Sprintf("State %02d", i+1), Registered: reg})
+		s.States = append(s.States, dashboard.Turnout{Key: key, Registered: reg})
 		s.Registered += reg
 	}
 	for _, g := range []string{"female", "male", "other"} {
