@@ -120,7 +120,57 @@ func fixtureStates(nCand int, states []string, nPoints int, hostile bool) dashbo
 	spread(s.States, 0)
 	spread(s.Genders, s.Registered)
 	spread(s.AgeBands, s.Registered)
+	s.Results = fixtureResults(s)
 	return s
+}
+
+// fixtureResults splits each state's votes among the candidates so that
+// every state's votes add up to its turnout votes and every candidate's to
+// their total. State j leans to candidate j mod n, so the leaders vary over
+// the map; states without votes are left out, as the store leaves them.
+func fixtureResults(s dashboard.Snapshot) []dashboard.StateResult {
+	n := len(s.Candidates)
+	if n == 0 {
+		return nil
+	}
+	left := make([]int64, n) // each candidate's votes not yet placed
+	for i, c := range s.Candidates {
+		left[i] = c.Votes
+	}
+	rows := make([][]int64, len(s.States))
+	rest := make([]int64, len(s.States)) // each state's votes not yet placed
+	for j, st := range s.States {
+		rows[j] = make([]int64, n)
+		rest[j] = st.Votes
+		fav := j % n
+		for k := range n {
+			i := (fav + k) % n
+			want := st.Votes * 45 / 100
+			if i != fav {
+				want = st.Votes * 55 / 100 / int64(max(n-1, 1)) * int64(n-k) / int64(n)
+			}
+			x := min(want, left[i], rest[j])
+			rows[j][i] += x
+			left[i] -= x
+			rest[j] -= x
+		}
+	}
+	// What is left fits exactly: both sides add up to the votes counted.
+	for j := range rows {
+		for i := 0; i < n && rest[j] > 0; i++ {
+			x := min(left[i], rest[j])
+			rows[j][i] += x
+			left[i] -= x
+			rest[j] -= x
+		}
+	}
+	var out []dashboard.StateResult
+	for j, st := range s.States {
+		if st.Votes > 0 {
+			out = append(out, dashboard.StateResult{State: st.Key, Votes: rows[j]})
+		}
+	}
+	return out
 }
 
 // artifactDir is testdata/artifacts at the module root (gitignored): test
@@ -146,4 +196,41 @@ func artifactDir(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestFixtureResultsAddUp checks the fixtures' results against their
+// turnout and totals, as the store's are.
+func TestFixtureResultsAddUp(t *testing.T) {
+	for _, s := range []dashboard.Snapshot{fixture(3, 5, 12, true), fixture(5, 52, 1000, true), usFixture(4, 500, false), fixture(1, 3, 7, false), fixture(4, 52, 0, false)} {
+		byState := map[string]int64{}
+		byCand := make([]int64, len(s.Candidates))
+		leaders := map[int]bool{}
+		for _, r := range s.Results {
+			if len(r.Votes) != len(s.Candidates) {
+				t.Fatalf("%s: %d votes for %d candidates", r.State, len(r.Votes), len(s.Candidates))
+			}
+			best := 0
+			for i, v := range r.Votes {
+				byState[r.State] += v
+				byCand[i] += v
+				if v > r.Votes[best] {
+					best = i
+				}
+			}
+			leaders[best] = true
+		}
+		for _, st := range s.States {
+			if byState[st.Key] != st.Votes {
+				t.Errorf("%s: results add up to %d, turnout has %d", st.Key, byState[st.Key], st.Votes)
+			}
+		}
+		for i, c := range s.Candidates {
+			if byCand[i] != c.Votes {
+				t.Errorf("%s: results add up to %d, total is %d", c.Name, byCand[i], c.Votes)
+			}
+		}
+		if len(s.Results) > 3 && len(s.Candidates) > 1 && len(leaders) < 2 {
+			t.Errorf("%d states all led by one candidate: the map would be one colour", len(s.Results))
+		}
+	}
 }
