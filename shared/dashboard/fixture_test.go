@@ -126,8 +126,10 @@ func fixtureStates(nCand int, states []string, nPoints int, hostile bool) dashbo
 
 // fixtureResults splits each state's votes among the candidates so that
 // every state's votes add up to its turnout votes and every candidate's to
-// their total. State j leans to candidate j mod n, so the leaders vary over
-// the map; states without votes are left out, as the store leaves them.
+// their total. Each state leans to one candidate, picked by a fixed
+// scramble of its position, so the leaders vary over the map, and every
+// 13th state is a close race (often a tie); states without votes are left
+// out, as the store leaves them.
 func fixtureResults(s dashboard.Snapshot) []dashboard.StateResult {
 	n := len(s.Candidates)
 	if n == 0 {
@@ -142,14 +144,25 @@ func fixtureResults(s dashboard.Snapshot) []dashboard.StateResult {
 	for j, st := range s.States {
 		rows[j] = make([]int64, n)
 		rest[j] = st.Votes
-		fav := j % n
+		fav := (j*7 + j/3) % n
+		w := make([]int64, n)
+		var sum int64
+		for i := range w {
+			w[i] = 2 + int64((j*31+i*17)%5)
+			if i == fav {
+				w[i] += 6
+			}
+			sum += w[i]
+		}
+		if j%13 == 3 && n > 1 {
+			// A close race: the favourite's runner-up wants as many votes.
+			r := (fav + 1) % n
+			sum += w[fav] - w[r]
+			w[r] = w[fav]
+		}
 		for k := range n {
 			i := (fav + k) % n
-			want := st.Votes * 45 / 100
-			if i != fav {
-				want = st.Votes * 55 / 100 / int64(max(n-1, 1)) * int64(n-k) / int64(n)
-			}
-			x := min(want, left[i], rest[j])
+			x := min(st.Votes*w[i]/sum, left[i], rest[j])
 			rows[j][i] += x
 			left[i] -= x
 			rest[j] -= x
