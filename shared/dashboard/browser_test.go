@@ -3,7 +3,9 @@ package dashboard_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"html"
+	"image/png"
 	"net/url"
 	"os"
 	"os/exec"
@@ -92,7 +94,9 @@ func publishTo(t *testing.T, dir string, p dashboard.Page) string {
 }
 
 type selftest struct {
-	Charts []struct {
+	// TakenAt is the data's, in "selftest=report" mode.
+	TakenAt int64
+	Charts  []struct {
 		ID                     string
 		Canvas                 bool
 		Width, Height, Painted int
@@ -103,19 +107,96 @@ type selftest struct {
 		Rows                         [][]string
 	}
 	Tooltips []struct {
-		Chart string
-		Index int
-		Text  string
+		Chart, State string
+		Index        int
+		Text         string
+	}
+	// Map is the map series as echarts holds it (getOption()).
+	Map *struct {
+		Type, Map  string
+		Registered bool
+		Items      []struct {
+			Name, Leader, Color string
+			Decal               bool
+		}
+	}
+	// Layout is what the page measured of itself.
+	Layout *struct {
+		InnerWidth, ScrollWidth int
+		// Wide names elements that reach past the window's right edge.
+		Wide   []string
+		Charts []struct {
+			ID                         string
+			Left, Right, Width, Height int
+		}
+		Headers []struct {
+			Table, Text string
+			Lines       int
+		}
 	}
 	Errors []string
 }
 
 var selftestPre = regexp.MustCompile(`(?s)<pre id="selftest"[^>]*data-done="1"[^>]*>(.*?)</pre>`)
 
+// parseSelftest reads the self-test's result from a dumped DOM.
+func parseSelftest(t *testing.T, dom string) selftest {
+	t.Helper()
+	m := selftestPre.FindStringSubmatch(dom)
+	if m == nil {
+		t.Fatalf("the page self-test did not finish; DOM tail:\n%s", tail(dom, 3000))
+	}
+	var st selftest
+	if err := json.Unmarshal([]byte(html.UnescapeString(m[1])), &st); err != nil {
+		t.Fatalf("self-test result: %v", err)
+	}
+	if len(st.Errors) > 0 {
+		t.Fatalf("self-test errors: %v", st.Errors)
+	}
+	return st
+}
+
+// checkMap compares the map echarts drew with the snapshot: one item per
+// state of the 50 with votes, each in its leader's colour (the candidate
+// table's), ties hatched.
+func checkMap(t *testing.T, snap dashboard.Snapshot, p dashboard.Page, st selftest) {
+	t.Helper()
+	if st.Map == nil || st.Map.Type != "map" || st.Map.Map != "us-states" || !st.Map.Registered {
+		t.Fatalf("no map of us-states in the page: %+v", st.Map)
+	}
+	d, _ := p.File(dashboard.DataFile)
+	colors := colorsByName(decodeData(t, string(d.Body)))
+	want := expectedLeaders(snap)
+	if len(st.Map.Items) != len(want) {
+		t.Errorf("%d states on the map, want %d", len(st.Map.Items), len(want))
+	}
+	for _, it := range st.Map.Items {
+		w, ok := want[it.Name]
+		switch {
+		case !ok:
+			t.Errorf("%s is on the map without results", it.Name)
+		case it.Leader != w:
+			t.Errorf("%s: the map says %q leads, the snapshot %q", it.Name, it.Leader, w)
+		case w == "tie" && (it.Color != tieColor || !it.Decal):
+			t.Errorf("%s: a tie drawn %s (hatched %v)", it.Name, it.Color, it.Decal)
+		case w != "tie" && (it.Color != colors[w] || it.Decal):
+			t.Errorf("%s: drawn %s, want %s's %s", it.Name, it.Color, w, colors[w])
+		}
+	}
+}
+
+// mapStates are 52 state names, as the paging tests expect: the 50 states
+// and two the map does not draw.
+var mapStates = append(slices.Clone(usStates), "Atlantis", "District of Columbia")
+
 // TestBrowserDrawsChartsPagesSortsAndKeepsNamesAsText loads the page from
 // file:// with hostile candidate names and lets its self-test drive it.
 func TestBrowserDrawsChartsPagesSortsAndKeepsNamesAsText(t *testing.T) {
-	snap := fixture(5, 52, 1000, true)
+	snap := fixtureStates(5, mapStates, 1000, true)
+	// Vermont has no votes yet: no results, grey on the map. (The
+	// candidates' totals still count its votes; the page does not check.)
+	snap.Results = slices.DeleteFunc(snap.Results, func(r dashboard.StateResult) bool { return r.State == "Vermont" })
+	snap.States[slices.IndexFunc(snap.States, func(t dashboard.Turnout) bool { return t.Key == "Vermont" })].Votes = 0
 	p, _, _ := render(t, snap, dashboard.Options{})
 	index := publishTo(t, t.TempDir(), p)
 	dom := runChromium(t, fileURL(index, "selftest"), "--dump-dom")
@@ -132,17 +213,7 @@ func TestBrowserDrawsChartsPagesSortsAndKeepsNamesAsText(t *testing.T) {
 		t.Errorf("the XSS name is not shown as text in the table and leader card")
 	}
 
-	m := selftestPre.FindStringSubmatch(dom)
-	if m == nil {
-		t.Fatalf("the page self-test did not finish; DOM tail:\n%s", tail(dom, 3000))
-	}
-	var st selftest
-	if err := json.Unmarshal([]byte(html.UnescapeString(m[1])), &st); err != nil {
-		t.Fatalf("self-test result: %v", err)
-	}
-	if len(st.Errors) > 0 {
-		t.Fatalf("self-test errors: %v", st.Errors)
-	}
+	st := parseSelftest(t, dom)
 
 	// Every chart drew: a canvas of the element's size with paint on it.
 	var drawn []string
@@ -171,6 +242,32 @@ func TestBrowserDrawsChartsPagesSortsAndKeepsNamesAsText(t *testing.T) {
 	}
 	if shown < 2 {
 		t.Errorf("the XSS name appeared as text in %d tooltips, want the bar's and the donut's: %+v", shown, st.Tooltips)
+	}
+
+	// The map drew every state with votes in its leader's colour, and its
+	// tooltips give the state's votes, margin and turnout, names as text.
+	checkMap(t, snap, p, st)
+	mapTips := 0
+	for _, tip := range st.Tooltips {
+		if tip.Chart != dashboard.ChartStateMap {
+			continue
+		}
+		mapTips++
+		if !strings.HasPrefix(tip.Text, tip.State) {
+			t.Errorf("map tooltip for %s reads %q", tip.State, tip.Text)
+		}
+		if leader := expectedLeaders(snap)[tip.State]; leader != "" {
+			for _, w := range []string{"Leader: " + leader, "Margin ", " pts)", "Turnout ", "registered"} {
+				if !strings.Contains(tip.Text, w) {
+					t.Errorf("map tooltip for %s lacks %q: %q", tip.State, w, tip.Text)
+				}
+			}
+		} else if !strings.Contains(tip.Text, "No votes yet") {
+			t.Errorf("map tooltip for %s (no votes) reads %q", tip.State, tip.Text)
+		}
+	}
+	if mapTips != 4 {
+		t.Errorf("%d map tooltips shown, want 4 (three states with votes, Vermont without)", mapTips)
 	}
 }
 
@@ -271,9 +368,18 @@ func checkTableSteps(t *testing.T, snap dashboard.Snapshot, st selftest) {
 // fragment: the page must pick up the new numbers without losing its place.
 func TestBrowserRefreshesInPlace(t *testing.T) {
 	dir := t.TempDir()
-	older := fixture(4, 52, 100, false)
-	newer := fixture(4, 52, 400, false)
+	older := fixtureStates(4, mapStates, 100, false)
+	newer := fixtureStates(4, mapStates, 400, false)
 	newer.Rejected = map[string]int64{"malformed": 9}
+	// The map changes too: the last candidate takes Texas.
+	for i, r := range newer.Results {
+		if r.State == "Texas" {
+			newer.Results[i].Votes = []int64{1, 2, 3, 1000}
+		}
+	}
+	if expectedLeaders(older)["Texas"] == newer.Candidates[3].Name {
+		t.Fatal("the fixture's Texas should change hands")
+	}
 	pOld, _, _ := render(t, older, dashboard.Options{RefreshSeconds: 1})
 	pNew, _, _ := render(t, newer, dashboard.Options{RefreshSeconds: 1})
 	index := publishTo(t, dir, pOld)
@@ -281,7 +387,7 @@ func TestBrowserRefreshesInPlace(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, dashboard.DataFile), d.Body, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	dom := runChromium(t, fileURL(index, "sort=t&dir=desc&page=2&size=10"), "--dump-dom")
+	dom := runChromium(t, fileURL(index, "sort=t&dir=desc&page=2&size=10&selftest=report"), "--dump-dom")
 
 	if m := regexp.MustCompile(`data-refreshes="(\d+)"`).FindStringSubmatch(dom); m == nil {
 		t.Fatalf("the page never refreshed from data.js; DOM head:\n%.1500s", dom)
@@ -298,7 +404,7 @@ func TestBrowserRefreshesInPlace(t *testing.T) {
 	if !strings.Contains(body, `data-sort="t" class="num" aria-sort="descending"`) {
 		t.Error("the table lost its sort column")
 	}
-	cells := regexp.MustCompile(`<tr><td>(State \d+)</td>`).FindAllStringSubmatch(body, -1)
+	cells := regexp.MustCompile(`<tr><td>([^<]+)</td>`).FindAllStringSubmatch(body, -1)
 	order := expectedStates(newer, "t", "desc")
 	if len(cells) != 10 {
 		t.Fatalf("%d rows on the page, want 10", len(cells))
@@ -311,22 +417,127 @@ func TestBrowserRefreshesInPlace(t *testing.T) {
 	if !strings.Contains(dom, "page 2 of 6") {
 		t.Error("the table is not on page 2 after the refresh")
 	}
+	// The map was redrawn from the new data.
+	st := parseSelftest(t, dom)
+	if st.TakenAt != newer.TakenAt.UnixMilli() {
+		t.Fatalf("the last report is of the data taken at %d, want the refreshed %d", st.TakenAt, newer.TakenAt.UnixMilli())
+	}
+	checkMap(t, newer, pNew, st)
 }
 
-// TestBrowserScreenshot keeps a picture of the page for people to look at
-// (testdata/artifacts/dashboard/, not committed).
+// phoneFrame is a page that shows index.html in a 390×844 frame, an iPhone
+// 12-15's viewport (headless Chromium's own window is never narrower than
+// 500 px), and copies the page's self-test result into its own DOM.
+const phoneFrame = `<!DOCTYPE html>
+<html><body style="margin:0">
+<iframe id="phone" src="index.html#selftest" style="width:390px;height:844px;border:0"></iframe>
+<pre id="selftest"></pre>
+<script>
+var poll = setInterval(function () {
+  var out = document.getElementById("selftest");
+  try {
+    var pre = document.getElementById("phone").contentDocument.getElementById("selftest");
+    if (pre && pre.getAttribute("data-done")) {
+      out.textContent = pre.textContent;
+      out.setAttribute("data-done", "1");
+      clearInterval(poll);
+    }
+  } catch (e) {
+    out.textContent = JSON.stringify({ errors: [String(e)] });
+    out.setAttribute("data-done", "1");
+    clearInterval(poll);
+  }
+}, 100);
+</script>
+</body></html>
+`
+
+// TestBrowserPhoneLayout runs the self-test at 390 px wide: the page does
+// not scroll sideways, every chart fits, no table header breaks, and the
+// map is drawn.
+func TestBrowserPhoneLayout(t *testing.T) {
+	snap := fixtureStates(5, mapStates, 1000, true)
+	p, _, _ := render(t, snap, dashboard.Options{})
+	dir := t.TempDir()
+	publishTo(t, dir, p)
+	frame := filepath.Join(dir, "phone.html")
+	if err := os.WriteFile(frame, []byte(phoneFrame), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The frame reads the page's DOM: file:// pages may, with this flag.
+	st := parseSelftest(t, runChromium(t, fileURL(frame, ""), "--dump-dom", "--allow-file-access-from-files"))
+
+	l := st.Layout
+	if l == nil || l.InnerWidth != 390 {
+		t.Fatalf("layout %+v: want the page's viewport 390 px wide", l)
+	}
+	if l.ScrollWidth > l.InnerWidth {
+		t.Errorf("the page is %d px wide in a %d px viewport: it scrolls sideways (%q)", l.ScrollWidth, l.InnerWidth, l.Wide)
+	}
+	for _, c := range l.Charts {
+		if c.Left < 0 || c.Right > l.InnerWidth || c.Width < 300 || c.Height < 150 {
+			t.Errorf("chart %s spans %d..%d px (%dx%d) of %d", c.ID, c.Left, c.Right, c.Width, c.Height, l.InnerWidth)
+		}
+	}
+	if len(l.Charts) != len(dashboard.ChartIDs) {
+		t.Errorf("%d charts measured, want %d", len(l.Charts), len(dashboard.ChartIDs))
+	}
+	if len(l.Headers) < 12 {
+		t.Errorf("%d table headers measured, want both tables' 12", len(l.Headers))
+	}
+	for _, h := range l.Headers {
+		if h.Lines != 1 {
+			t.Errorf("%s header %q is on %d lines: broken mid-word", h.Table, h.Text, h.Lines)
+		}
+	}
+	for _, c := range st.Charts {
+		if !c.Canvas || c.Painted < 100 {
+			t.Errorf("chart %s did not paint at 390 px: %+v", c.ID, c)
+		}
+	}
+	checkMap(t, snap, p, st)
+	// One named state, as the snapshot has it.
+	ny := expectedLeaders(snap)["New York"]
+	found := false
+	for _, it := range st.Map.Items {
+		if it.Name == "New York" {
+			found = it.Leader == ny
+		}
+	}
+	if !found || ny == "" {
+		t.Errorf("New York's leader on the map is not the snapshot's %q", ny)
+	}
+}
+
+// TestBrowserScreenshot keeps pictures of the page for people to look at
+// (testdata/artifacts/dashboard/, not committed): on a desktop, and on a
+// phone (390×844, and the whole page at that width).
 func TestBrowserScreenshot(t *testing.T) {
-	p, _, _ := render(t, fixture(5, 52, 1000, true), dashboard.Options{})
+	p, _, _ := render(t, fixtureStates(5, mapStates, 1000, true), dashboard.Options{})
 	index := publishTo(t, t.TempDir(), p)
-	shot := filepath.Join(artifactDir(t), "dashboard.png")
-	os.Remove(shot) //nolint:errcheck
-	runChromium(t, fileURL(index, ""), "--screenshot="+shot)
-	st, err := os.Stat(shot)
-	if err != nil {
-		t.Fatalf("no screenshot: %v", err)
+	for _, shot := range []struct {
+		name          string
+		width, height int
+	}{
+		{"dashboard.png", 1280, 2400},
+		{"dashboard-390x844.png", 390, 844},
+		{"dashboard-390-full.png", 390, 5200},
+	} {
+		path := filepath.Join(artifactDir(t), shot.name)
+		os.Remove(path) //nolint:errcheck
+		runChromium(t, fileURL(index, ""), "--screenshot="+path, fmt.Sprintf("--window-size=%d,%d", shot.width, shot.height))
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatalf("no screenshot: %v", err)
+		}
+		cfg, err := png.DecodeConfig(f)
+		f.Close()
+		if err != nil || cfg.Width != shot.width || cfg.Height != shot.height {
+			t.Errorf("%s: %dx%d (%v), want %dx%d", shot.name, cfg.Width, cfg.Height, err, shot.width, shot.height)
+		}
+		if st, _ := os.Stat(path); st.Size() < 30_000 {
+			t.Errorf("%s is only %d bytes: a blank page?", shot.name, st.Size())
+		}
+		t.Logf("screenshot: %s", path)
 	}
-	if st.Size() < 50_000 {
-		t.Errorf("screenshot is only %d bytes: a blank page?", st.Size())
-	}
-	t.Logf("screenshot: %s", shot)
 }

@@ -18,6 +18,7 @@ import (
 const (
 	ChartVotesBar      = "votes-bar"
 	ChartVotesDonut    = "votes-donut"
+	ChartStateMap      = "state-map"
 	ChartStateTurnout  = "state-turnout"
 	ChartTimeline      = "votes-timeline"
 	ChartGenderTurnout = "gender-turnout"
@@ -25,7 +26,7 @@ const (
 )
 
 // ChartIDs lists every chart the page draws, in page order.
-var ChartIDs = []string{ChartVotesBar, ChartVotesDonut, ChartStateTurnout, ChartTimeline, ChartGenderTurnout, ChartAgeTurnout}
+var ChartIDs = []string{ChartVotesBar, ChartVotesDonut, ChartStateMap, ChartStateTurnout, ChartTimeline, ChartGenderTurnout, ChartAgeTurnout}
 
 // jsonChart is the part of a go-echarts chart that Render uses: its options
 // as a map (after Validate has filled in defaults).
@@ -82,7 +83,7 @@ var (
 
 // buildCharts draws the page's charts from the snapshot, each as echarts
 // option JSON, in ChartIDs order.
-func buildCharts(s Snapshot, o Options, rk []ranked) ([]chartView, error) {
+func buildCharts(s Snapshot, o Options, rk []ranked, states []mapItem) ([]chartView, error) {
 	type built struct {
 		id, title string
 		height    int
@@ -92,6 +93,8 @@ func buildCharts(s Snapshot, o Options, rk []ranked) ([]chartView, error) {
 	list := []built{
 		{ChartVotesBar, "Votes per candidate", 360, false, votesBar(rk)},
 		{ChartVotesDonut, "Share of votes", 360, false, votesDonut(rk)},
+		// The map's height follows its width (CSS aspect-ratio).
+		{ChartStateMap, "Results by state: who leads each state", 0, true, stateMap(states)},
 		{ChartStateTurnout, "Turnout by state (%)", 380, true, turnoutBar(ChartStateTurnout, sortedTurnout(s.States, nil), true)},
 		{ChartTimeline, "Votes over time (cumulative)", 380, true, timeline(s, o, rk)},
 		{ChartGenderTurnout, "Turnout by gender", 300, false, turnoutBar(ChartGenderTurnout, sortedTurnout(s.Genders, nil), false)},
@@ -106,6 +109,56 @@ func buildCharts(s Snapshot, o Options, rk []ranked) ([]chartView, error) {
 		out[i] = chartView{ID: b.id, Title: b.title, Height: b.height, Wide: b.wide, Option: opt}
 	}
 	return out, nil
+}
+
+// usMapName is the name assets/us-states.js registers its map under.
+const usMapName = "us-states"
+
+// usMap is a go-echarts map chart whose one series is ours: go-echarts'
+// map series has neither aspectScale nor styled data items.
+type usMap struct {
+	*charts.Map
+	series mapSeries
+}
+
+type mapSeries struct {
+	charts.SingleSeries
+	// AspectScale 1: us-states.js is already projected (Albers), so it is
+	// drawn as is; echarts' default 0.75 would squash it.
+	AspectScale float64 `json:"aspectScale"`
+	// ShowLegendSymbol false: no dot on each state.
+	ShowLegendSymbol bool      `json:"showLegendSymbol"`
+	Data             []mapItem `json:"data"`
+}
+
+func (m usMap) JSON() map[string]any {
+	o := m.Map.JSON()
+	o["series"] = []mapSeries{m.series}
+	return o
+}
+
+// stateMap colours each state with votes by its leader (a tie grey and
+// hatched); states without votes keep the light grey of the base style. The
+// page script adds the tooltip's formatter, which writes each item's tip as
+// text.
+func stateMap(items []mapItem) usMap {
+	m := charts.NewMap()
+	m.SetGlobalOptions(initOpts(ChartStateMap), itemTooltip, noLegend)
+	if items == nil {
+		items = []mapItem{}
+	}
+	return usMap{Map: m, series: mapSeries{
+		SingleSeries: charts.SingleSeries{
+			Name: "Leader", Type: "map", MapType: usMapName, Roam: opts.Bool(false), SelectedMode: opts.Bool(false),
+			Left: "2%", Right: "2%", Top: "2%", Bottom: "2%",
+			ItemStyle: &opts.ItemStyle{AreaColor: noVotesColor, BorderColor: "#fff", BorderWidth: 0.8},
+			// Hovering outlines the state and keeps its colour ("inherit").
+			Emphasis: &opts.Emphasis{Label: &opts.Label{Show: opts.Bool(false)},
+				ItemStyle: &opts.ItemStyle{AreaColor: "inherit", BorderColor: "#1d2433", BorderWidth: 1.5}},
+		},
+		AspectScale: 1,
+		Data:        items,
+	}}
 }
 
 func votesBar(rk []ranked) *charts.Bar {

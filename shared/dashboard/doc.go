@@ -17,8 +17,15 @@
 // The page is index.html plus data.js (the same data as a script that the
 // open page re-loads every few seconds to update itself in place, keeping
 // the table's sort and page and the charts' legend and zoom) and the
-// embedded echarts bundle written beside it, so the page works from file://
-// with no network. Nothing in it refers to a CDN.
+// embedded echarts bundle and map of the 50 states (us-states.js, generated
+// from us-atlas; see assets/README.md) written beside it, so the page works
+// from file:// with no network. Nothing in it refers to a CDN.
+//
+// The map colours each state by its leading candidate (Snapshot.Results),
+// in the colour that candidate has on every chart: their position in
+// Snapshot.Candidates picks it. Ties are grey and hatched, states without
+// votes light grey; state names are matched ignoring case, and names that
+// are not one of the 50 are left off the map (the table still shows them).
 //
 // Processor ties the three together for the dashboard function: each
 // invocation, however many records it carries, renders once from Postgres;

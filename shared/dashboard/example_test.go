@@ -20,7 +20,9 @@ func ExampleRender() {
 			{ID: "a", Name: "Ada", Party: "Analytical", Votes: 350},
 			{ID: "b", Name: "Bob", Party: "Builders", Votes: 250},
 		},
-		States: []dashboard.Turnout{{Key: "North", Votes: 600, Registered: 1000}},
+		States: []dashboard.Turnout{{Key: "Vermont", Votes: 600, Registered: 1000}},
+		// Votes per candidate per state, in Candidates order: Ada leads Vermont.
+		Results: []dashboard.StateResult{{State: "Vermont", Votes: []int64{350, 250}}},
 	}
 	page, err := dashboard.Render(snap, dashboard.Options{Title: "Results"})
 	if err != nil {
@@ -31,6 +33,7 @@ func ExampleRender() {
 	}
 	// Output:
 	// echarts.min.js       text/javascript; charset=utf-8   static=true
+	// us-states.js         text/javascript; charset=utf-8   static=true
 	// echarts.LICENSE.txt  text/plain; charset=utf-8        static=true
 	// data.js              text/javascript; charset=utf-8   static=false
 	// index.html           text/html; charset=utf-8         static=false

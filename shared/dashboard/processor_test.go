@@ -217,7 +217,7 @@ func TestRenderCoalescesConcurrentCalls(t *testing.T) {
 		} else {
 			rendered++
 		}
-		if r.Counted != 4 || r.Files != 4 || r.Bytes == 0 {
+		if r.Counted != 4 || r.Files != 5 || r.Bytes == 0 {
 			t.Errorf("result %+v", r)
 		}
 	}

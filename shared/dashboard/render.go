@@ -20,7 +20,11 @@ const (
 	DataFile = "data.js"
 	// EChartsFile is the embedded echarts bundle, loaded from beside the page.
 	EChartsFile = "echarts.min.js"
-	// LicenseFile carries the echarts license and notices.
+	// MapFile registers the map of the US states with echarts; loaded from
+	// beside the page after EChartsFile.
+	MapFile = "us-states.js"
+	// LicenseFile carries the license and notices of echarts and of the
+	// map's shapes (us-atlas).
 	LicenseFile = "echarts.LICENSE.txt"
 )
 
@@ -72,8 +76,9 @@ type File struct {
 	ContentType string
 	// Body is its content.
 	Body []byte
-	// Static files are identical on every render (the echarts bundle and its
-	// license); publishers may skip writing one that is already in place.
+	// Static files are identical on every render (the echarts bundle, the
+	// map and their licenses); publishers may skip writing one that is
+	// already in place.
 	Static bool
 }
 
@@ -104,16 +109,21 @@ func (p Page) Size() int {
 }
 
 //go:embed assets/echarts.min.js assets/echarts.LICENSE assets/echarts.NOTICE assets/echarts.LICENSE-d3
+//go:embed assets/us-states.js assets/us-atlas.LICENSE
 //go:embed assets/index.gohtml assets/dashboard.js assets/dashboard.css
 var assets embed.FS
 
 var (
 	echartsJS   = mustAsset("assets/echarts.min.js")
+	mapJS       = mustAsset("assets/us-states.js")
 	licenseText = bytes.Join([][]byte{
 		[]byte("Apache ECharts 5.4.3, embedded as echarts.min.js.\n\n"),
 		mustAsset("assets/echarts.NOTICE"), []byte("\n\n"),
 		mustAsset("assets/echarts.LICENSE"), []byte("\n\n--- licenses/LICENSE-d3 ---\n\n"),
 		mustAsset("assets/echarts.LICENSE-d3"),
+		[]byte("\n\n--- us-states.js ---\n\nThe map's shapes are from us-atlas 3.0.1 (states-albers-10m.json), derived from the\n" +
+			"U.S. Census Bureau's cartographic state boundaries (2017 edition, public domain).\n\n"),
+		mustAsset("assets/us-atlas.LICENSE"),
 	}, nil)
 	pageJS  = template.JS(mustAsset("assets/dashboard.js"))
 	pageCSS = template.CSS(mustAsset("assets/dashboard.css"))
@@ -150,8 +160,11 @@ type pageData struct {
 func Render(s Snapshot, o Options) (Page, error) {
 	o = o.withDefaults()
 	rk := rank(s.Candidates)
-	v := buildView(s, o, rk)
-	cs, err := buildCharts(s, o, rk)
+	res := stateResults(s, rk)
+	items, mv := mapItems(s, rk, res)
+	v := buildView(s, o, rk, res)
+	v.Map = mv
+	cs, err := buildCharts(s, o, rk, items)
 	if err != nil {
 		return Page{}, fmt.Errorf("render dashboard: %w", err)
 	}
@@ -177,6 +190,7 @@ func Render(s Snapshot, o Options) (Page, error) {
 
 	return Page{Files: []File{
 		{Name: EChartsFile, ContentType: "text/javascript; charset=utf-8", Body: echartsJS, Static: true},
+		{Name: MapFile, ContentType: "text/javascript; charset=utf-8", Body: mapJS, Static: true},
 		{Name: LicenseFile, ContentType: "text/plain; charset=utf-8", Body: licenseText, Static: true},
 		{Name: DataFile, ContentType: "text/javascript; charset=utf-8", Body: dataJS.Bytes()},
 		{Name: IndexFile, ContentType: "text/html; charset=utf-8", Body: index.Bytes()},

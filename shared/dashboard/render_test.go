@@ -48,17 +48,40 @@ type pageData struct {
 		Tie   bool
 	}
 	Candidates []map[string]string
-	States     []struct {
-		K  string
-		V  int64
-		R  int64
-		T  float64
-		TS string
+	States     []stateData
+	Map        struct {
+		Legend []map[string]string
 	}
 	Charts []struct {
 		ID     string
 		Option map[string]any
 	}
+}
+
+// stateData is a row of the state table in data.js.
+type stateData struct {
+	K  string
+	V  int64
+	R  int64
+	T  float64
+	TS string
+	// Leader (name, "tie" or "—"), its kind and colour; margin in votes
+	// and as text.
+	L, LK, LC string
+	M         int64
+	MS        string
+}
+
+// chartOption is the option of the chart id in data.js.
+func (d pageData) chartOption(t testing.TB, id string) map[string]any {
+	t.Helper()
+	for _, c := range d.Charts {
+		if c.ID == id {
+			return c.Option
+		}
+	}
+	t.Fatalf("no chart %s in data.js", id)
+	return nil
 }
 
 // decodeData parses data.js: "votingDashboard.update(" JSON ");".
@@ -85,23 +108,25 @@ func TestRenderPublishesThePageTheDataAndTheEChartsBundle(t *testing.T) {
 			t.Errorf("%s: empty content type or body", f.Name)
 		}
 	}
-	want := []string{dashboard.EChartsFile, dashboard.LicenseFile, dashboard.DataFile, dashboard.IndexFile}
+	want := []string{dashboard.EChartsFile, dashboard.MapFile, dashboard.LicenseFile, dashboard.DataFile, dashboard.IndexFile}
 	if !slices.Equal(names, want) {
 		t.Errorf("files %v, want %v (index.html last, so its scripts are in place first)", names, want)
 	}
 	for _, f := range p.Files {
-		if f.Static != (f.Name == dashboard.EChartsFile || f.Name == dashboard.LicenseFile) {
+		if f.Static != (f.Name == dashboard.EChartsFile || f.Name == dashboard.MapFile || f.Name == dashboard.LicenseFile) {
 			t.Errorf("%s: Static = %v", f.Name, f.Static)
 		}
 	}
 	lic, _ := p.File(dashboard.LicenseFile)
-	for _, s := range []string{"Apache License", "Version 2.0", "Copyright 2017-2023 The Apache Software Foundation", "LICENSE-d3"} {
+	for _, s := range []string{"Apache License", "Version 2.0", "Copyright 2017-2023 The Apache Software Foundation", "LICENSE-d3",
+		"us-atlas 3.0.1", "Census Bureau", "Copyright 2013-2019 Michael Bostock", "Permission to use, copy, modify"} {
 		if !bytes.Contains(lic.Body, []byte(s)) {
 			t.Errorf("license file lacks %q", s)
 		}
 	}
-	if !strings.Contains(index, `<script src="echarts.min.js"></script>`) {
-		t.Error("index.html does not load echarts.min.js from beside itself")
+	if !strings.Contains(index, `<script src="echarts.min.js"></script>
+<script src="us-states.js"></script>`) {
+		t.Error("index.html does not load echarts.min.js, then us-states.js, from beside itself")
 	}
 	if !strings.HasPrefix(index, "<!DOCTYPE html>") || !strings.HasSuffix(strings.TrimSpace(index), "</html>") {
 		t.Error("index.html is not a whole document")
@@ -131,12 +156,57 @@ func TestEmbeddedEChartsIsTheExpectedBuild(t *testing.T) {
 	}
 }
 
+func TestEmbeddedMapIsTheGeneratedOne(t *testing.T) {
+	p, _, _ := render(t, dashboard.Snapshot{}, dashboard.Options{})
+	f, ok := p.File(dashboard.MapFile)
+	if !ok || !f.Static || f.ContentType != "text/javascript; charset=utf-8" {
+		t.Fatalf("no static %s script in the page: %+v", dashboard.MapFile, f.Name)
+	}
+	sum := sha256.Sum256(f.Body)
+	// assets/README.md records how mkmap.mjs makes this file.
+	if got := hex.EncodeToString(sum[:]); got != "8e419e23ff3eae6fa95325d802ae3fef6e5708a6b596d763baceb353459a6b56" {
+		t.Errorf("us-states.js sha256 %s: not what mkmap.mjs makes from us-atlas 3.0.1 (regenerate it and update README.md)", got)
+	}
+	// It registers the map the chart names, with the 50 states and only those.
+	i := bytes.Index(f.Body, []byte(`window.echarts.registerMap("us-states", `))
+	j := bytes.LastIndex(f.Body, []byte(`); }`))
+	if i < 0 || j < i {
+		t.Fatal("us-states.js does not register the map us-states")
+	}
+	var geo struct {
+		Type     string
+		Features []struct {
+			Type       string
+			Properties map[string]string
+			Geometry   struct{ Type string }
+		}
+	}
+	if err := json.Unmarshal(f.Body[i+len(`window.echarts.registerMap("us-states", `):j], &geo); err != nil {
+		t.Fatalf("us-states.js GeoJSON: %v", err)
+	}
+	var names []string
+	for _, ft := range geo.Features {
+		names = append(names, ft.Properties["name"])
+		if len(ft.Properties) != 1 || (ft.Geometry.Type != "Polygon" && ft.Geometry.Type != "MultiPolygon") {
+			t.Errorf("%s: properties %v, geometry %s", ft.Properties["name"], ft.Properties, ft.Geometry.Type)
+		}
+	}
+	if geo.Type != "FeatureCollection" || !slices.Equal(names, usStates) {
+		t.Errorf("map states %q, want the 50 states in order", names)
+	}
+	if !bytes.Contains(f.Body[:i], []byte("U.S. Census Bureau")) || !bytes.Contains(f.Body[:i], []byte("Copyright 2013-2019 Michael Bostock")) {
+		t.Error("us-states.js lost its provenance and licence header")
+	}
+}
+
 // cdnPattern matches what a CDN or any remote asset reference looks like.
 var cdnPattern = regexp.MustCompile(`(?i)cdn|jsdelivr|unpkg|cdnjs|go-echarts\.github\.io|googleapis|(src|href)\s*=\s*["']?(https?:)?//`)
 
 func TestNoCDNAnywhere(t *testing.T) {
-	p, index, _ := render(t, fixture(4, 52, 1000, false), dashboard.Options{})
+	p, index, _ := render(t, usFixture(4, 1000, false), dashboard.Options{})
+	checked := map[string]bool{}
 	for _, f := range p.Files {
+		checked[f.Name] = true
 		if f.Name == dashboard.LicenseFile {
 			continue // license text names its own homepages
 		}
@@ -153,6 +223,20 @@ func TestNoCDNAnywhere(t *testing.T) {
 		if _, ok := p.File(u); !ok {
 			t.Errorf("index.html refers to %q, which is not a file of the page", u)
 		}
+	}
+	// Every script the page runs is checked: echarts, the map, the data.
+	for _, name := range []string{dashboard.EChartsFile, dashboard.MapFile, dashboard.DataFile, dashboard.IndexFile} {
+		if !checked[name] {
+			t.Errorf("%s is not among the page's files", name)
+		}
+		if name != dashboard.DataFile && name != dashboard.IndexFile && !strings.Contains(index, `<script src="`+name+`"></script>`) {
+			t.Errorf("index.html does not load %s from beside itself", name)
+		}
+	}
+	// The map is drawn from the registered shapes, never from a map file
+	// echarts or go-echarts would fetch.
+	if strings.Contains(index, "maps/") || strings.Contains(index, ".geojson") {
+		t.Error("index.html refers to a map file")
 	}
 }
 
@@ -251,13 +335,7 @@ func TestTilesAndTables(t *testing.T) {
 	if len(d.States) != 52 {
 		t.Fatalf("%d states in data, want 52", len(d.States))
 	}
-	if !slices.IsSortedFunc(d.States, func(a, b struct {
-		K  string
-		V  int64
-		R  int64
-		T  float64
-		TS string
-	}) int {
+	if !slices.IsSortedFunc(d.States, func(a, b stateData) int {
 		return strings.Compare(a.K, b.K)
 	}) {
 		t.Error("states not sorted by name")
@@ -425,10 +503,11 @@ func TestOptionsDefaultsAndOverrides(t *testing.T) {
 	}
 }
 
-// TestGolden pins the whole rendered page of a small snapshot. After an
-// intended change, run: go test ./shared/dashboard -run Golden -update
+// TestGolden pins the whole rendered page of a small snapshot (four states
+// on the map, one name it does not know). After an intended change, run:
+// go test ./shared/dashboard -run Golden -update
 func TestGolden(t *testing.T) {
-	p, _, _ := render(t, fixture(3, 5, 12, true), dashboard.Options{})
+	p, _, _ := render(t, fixtureStates(3, []string{"Alaska", "Atlantis", "Hawaii", "New York", "Texas"}, 12, true), dashboard.Options{})
 	for _, name := range []string{dashboard.IndexFile, dashboard.DataFile} {
 		f, _ := p.File(name)
 		golden := filepath.Join("testdata", "golden", name)
@@ -473,7 +552,13 @@ func TestRenderTime(t *testing.T) {
 }
 
 func BenchmarkRender(b *testing.B) {
-	s := fixture(10, 50, 1000, false)
+	b.Run("10 candidates, 50 states, 1000 instants", func(b *testing.B) { benchRender(b, fixture(10, 50, 1000, false)) })
+	// What the store gives for a real election: 50 states, 4 candidates,
+	// a timeline of snapshot.DefaultMaxPoints instants.
+	b.Run("4 candidates, 50 US states, 500 instants", func(b *testing.B) { benchRender(b, usFixture(4, 500, false)) })
+}
+
+func benchRender(b *testing.B, s dashboard.Snapshot) {
 	var p dashboard.Page
 	for b.Loop() {
 		var err error

@@ -121,7 +121,7 @@ func TestS3PublisherPutsEachFileOnce(t *testing.T) {
 	if err := pub.Publish(ctx, p1); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"results/election/echarts.min.js", "results/election/echarts.LICENSE.txt", "results/election/data.js", "results/election/index.html"}
+	want := []string{"results/election/echarts.min.js", "results/election/us-states.js", "results/election/echarts.LICENSE.txt", "results/election/data.js", "results/election/index.html"}
 	if strings.Join(fake.puts, " ") != strings.Join(want, " ") {
 		t.Errorf("PUTs %v, want %v (one per file, index.html last)", fake.puts, want)
 	}

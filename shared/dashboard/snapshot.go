@@ -24,6 +24,8 @@ type (
 	// Turnout is votes counted against voters registered for one value of
 	// a dimension.
 	Turnout = snapshot.Turnout
+	// StateResult is one state's votes per candidate.
+	StateResult = snapshot.StateResult
 	// Timeline is cumulative votes per candidate over voting time.
 	Timeline = snapshot.Timeline
 	// TimelineSeries is one candidate's cumulative votes over time.

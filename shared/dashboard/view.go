@@ -16,7 +16,7 @@ import (
 // viewVersion changes whenever the shape of view changes, so that an open
 // page whose script predates a deploy reloads itself instead of misreading a
 // newer data.js.
-const viewVersion = 1
+const viewVersion = 2
 
 // view is what the page shows, formatted. The same value fills the HTML
 // template (first paint, and readers without JavaScript) and is sent as JSON
@@ -30,6 +30,7 @@ type view struct {
 	Leader     leaderView     `json:"leader"`
 	Candidates []candidateRow `json:"candidates"`
 	States     []stateRow     `json:"states"`
+	Map        mapView        `json:"map"`
 	Charts     []chartView    `json:"charts"`
 }
 
@@ -91,6 +92,16 @@ type stateRow struct {
 	VotesText  string  `json:"vs"`
 	RegText    string  `json:"rs"`
 	TurnText   string  `json:"ts"`
+	// Leader is the leading candidate's name, "tie" or "—" (no votes);
+	// LeaderKind says which (leadOne, leadTie, leadNone) and LeaderColor is
+	// the leader's colour.
+	Leader      string `json:"l"`
+	LeaderKind  string `json:"lk"`
+	LeaderColor string `json:"lc"`
+	// Margin is the leader's lead over the runner-up in votes (0 in a tie,
+	// -1 without votes); MarginText adds the percentage points.
+	Margin     int64  `json:"m"`
+	MarginText string `json:"ms"`
 }
 
 type chartView struct {
@@ -122,17 +133,23 @@ var reasonLabels = map[string]string{
 var palette = []string{"#5470c6", "#91cc75", "#fac858", "#ee6666", "#73c0de",
 	"#3ba272", "#fc8452", "#9a60b4", "#ea7ccc", "#2f4554"}
 
-// ranked is a candidate with their display colour.
+// candidateColor is the colour of Snapshot.Candidates[i], on every chart,
+// table and the map.
+func candidateColor(i int) string { return palette[i%len(palette)] }
+
+// ranked is a candidate with their display colour and their index in
+// Snapshot.Candidates.
 type ranked struct {
 	Candidate
 	color string
+	idx   int
 }
 
 // rank orders candidates by votes (most first), then name, then ID.
 func rank(cs []Candidate) []ranked {
 	out := make([]ranked, len(cs))
 	for i, c := range cs {
-		out[i] = ranked{c, palette[i%len(palette)]}
+		out[i] = ranked{c, candidateColor(i), i}
 	}
 	slices.SortStableFunc(out, func(a, b ranked) int {
 		return cmp.Or(cmp.Compare(b.Votes, a.Votes), cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID))
@@ -140,7 +157,7 @@ func rank(cs []Candidate) []ranked {
 	return out
 }
 
-func buildView(s Snapshot, o Options, rk []ranked) view {
+func buildView(s Snapshot, o Options, rk []ranked, res map[string]*stateResult) view {
 	loc := o.Location
 	v := view{
 		V:       viewVersion,
@@ -229,6 +246,15 @@ func buildView(s Snapshot, o Options, rk []ranked) view {
 			VotesText: number(st.Votes), RegText: number(st.Registered), TurnText: percent(st.Votes, st.Registered)}
 		if st.Registered > 0 {
 			row.Turnout = math.Round(float64(st.Votes)*10000/float64(st.Registered)) / 100
+		}
+		row.Leader, row.LeaderKind, row.Margin, row.MarginText = "—", leadNone, -1, "—"
+		if r := res[foldState(st.Key)]; r != nil && r.kind != leadNone {
+			row.LeaderKind, row.Margin, row.MarginText = r.kind, r.margin, r.marginText()
+			if r.kind == leadTie {
+				row.Leader, row.LeaderColor = "tie", tieColor
+			} else {
+				row.Leader, row.LeaderColor = s.Candidates[r.leader()].Name, candidateColor(r.leader())
+			}
 		}
 		v.States[i] = row
 	}

@@ -14,8 +14,9 @@ import (
 // candidate names, parties and states cannot leave the context they are
 // written in; TestBrowser* checks the same in Chromium.
 func TestHostileNamesStayText(t *testing.T) {
-	s := fixture(6, 3, 20, true)
+	s := fixtureStates(6, []string{"Alaska", "Texas", "Utah"}, 20, true)
 	s.States[0].Key = `<b>Bold</b> "state" & </script>`
+	s.Results[0].State = s.States[0].Key // off the map, in the table
 	s.Election = `Election </title><script>document.documentElement.setAttribute('data-xss','title')</script>`
 	_, index, data := render(t, s, dashboard.Options{Title: `<!-- title -->`})
 
@@ -35,12 +36,13 @@ func TestHostileNamesStayText(t *testing.T) {
 	if !strings.Contains(index, `<td>`+html.EscapeString(xssName)+`</td>`) {
 		t.Errorf("the candidate table does not show %q as text", xssName)
 	}
-	// Only our own three script elements exist, and each closes once.
-	if n := strings.Count(strings.ToLower(index), "<script"); n != 3 {
-		t.Errorf("index.html has %d <script openings, want 3", n)
+	// Only our own four script elements exist (echarts, the map, the page
+	// script, its start call), and each closes once.
+	if n := strings.Count(strings.ToLower(index), "<script"); n != 4 {
+		t.Errorf("index.html has %d <script openings, want 4", n)
 	}
-	if n := strings.Count(strings.ToLower(index), "</script"); n != 3 {
-		t.Errorf("index.html has %d </script sequences, want 3", n)
+	if n := strings.Count(strings.ToLower(index), "</script"); n != 4 {
+		t.Errorf("index.html has %d </script sequences, want 4", n)
 	}
 	// Inside scripts, nothing can end the element or open a comment.
 	for _, m := range regexp.MustCompile(`(?s)<script>(.*?)</script>`).FindAllStringSubmatch(index, -1) {
@@ -85,6 +87,24 @@ func TestHostileNamesStayText(t *testing.T) {
 	}
 	if d.Text["election"] != s.Election || d.States[0].K != s.States[0].Key {
 		t.Errorf("election %q / state %q did not round-trip", d.Text["election"], d.States[0].K)
+	}
+	// The map's tooltips and the table's leaders carry the names as data;
+	// the page writes them as text (TestBrowser* checks it does).
+	names, items := mapItems(t, d)
+	if !slices.Equal(names, []string{"Texas", "Utah"}) {
+		t.Fatalf("map states %v, want Texas and Utah", names)
+	}
+	var tipNames []string
+	for _, r := range items["Texas"]["tip"].(map[string]any)["rows"].([]any) {
+		tipNames = append(tipNames, r.(map[string]any)["n"].(string))
+	}
+	for _, name := range hostileNames {
+		if !slices.Contains(tipNames, name) {
+			t.Errorf("map tooltip name %q did not round-trip; got %q", name, tipNames)
+		}
+	}
+	if !slices.Contains(hostileNames, d.States[0].L) {
+		t.Errorf("the hostile state's leader %q is not a candidate's name", d.States[0].L)
 	}
 }
 

@@ -9,17 +9,24 @@
  * the in-place refresh.
  *
  * Every string from the data is written with textContent or as a chart
- * option value, never as HTML.
+ * option value, never as HTML (the map's tooltip is built as DOM nodes).
  *
  * Test hook: a fragment containing "selftest" makes the page check that each
  * chart painted, drive the table through its own controls, show each chart's
- * tooltips, and write the results as JSON into <pre id="selftest">.
+ * tooltips, report the map's series and the page's layout (overflow, header
+ * wrapping), and write the results as JSON into <pre id="selftest">.
+ * "selftest=report" only reports the map and the layout, after every
+ * update, without touching the page.
  */
 (function () {
   "use strict";
 
   var SIZES = [10, 25, 50, 100];
-  var COLS = { k: true, v: true, r: true, t: true };
+  // The state table's sort keys; TEXT ones sort as strings, ascending first.
+  var COLS = { k: true, v: true, r: true, t: true, l: true, m: true };
+  var TEXT = { k: true, l: true };
+  var MAP = "state-map";
+  var donutRadius = null; // as rendered, for fit()
   var cur = null;
   var charts = {};
   var refreshes = 0;
@@ -68,7 +75,7 @@
     var key = table.sort;
     var mul = table.dir === "desc" ? -1 : 1;
     rows.sort(function (a, b) {
-      var c = key === "k" ? cmpStr(a.k, b.k) : a[key] - b[key];
+      var c = TEXT[key] ? cmpStr(a[key], b[key]) : a[key] - b[key];
       return c * mul || cmpStr(a.k, b.k);
     });
     var pages = Math.max(1, Math.ceil(rows.length / table.size));
@@ -83,6 +90,11 @@
       cell(tr, r.vs, "num");
       cell(tr, r.rs, "num");
       cell(tr, r.ts, "num");
+      var td = cell(tr, "", "leader");
+      td.setAttribute("data-kind", r.lk);
+      if (r.lk !== "none") { td.appendChild(swatch(r.lk, r.lc)); }
+      td.appendChild(document.createTextNode(r.l));
+      cell(tr, r.ms, "num");
       frag.appendChild(tr);
     });
     document.querySelector("#states tbody").replaceChildren(frag);
@@ -122,6 +134,79 @@
     btn("›", table.page + 1, table.page === pages, false, "next");
     btn("»", pages, table.page === pages, false, "last");
     pager.replaceChildren(btns);
+  }
+
+  function swatch(kind, color) {
+    var sw = document.createElement("span");
+    sw.className = kind === "tie" ? "swatch tie" : "swatch";
+    if (kind !== "tie") { sw.style.background = color; }
+    return sw;
+  }
+
+  function renderLegend(m) {
+    var frag = document.createDocumentFragment();
+    ((m && m.legend) || []).forEach(function (it) {
+      var li = document.createElement("li");
+      li.setAttribute("data-kind", it.kind);
+      li.appendChild(swatch(it.kind, it.color));
+      var name = document.createElement("span");
+      name.className = "name";
+      name.textContent = it.name;
+      var count = document.createElement("span");
+      count.className = "count";
+      count.textContent = it.count;
+      li.appendChild(name);
+      li.appendChild(document.createTextNode(" "));
+      li.appendChild(count);
+      frag.appendChild(li);
+    });
+    $("state-map-legend").replaceChildren(frag);
+  }
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) { e.className = cls; }
+    if (text !== undefined) { e.textContent = text; }
+    return e;
+  }
+
+  function stateByName(name) {
+    var k = String(name).trim().toLowerCase();
+    var rows = cur ? cur.states : [];
+    for (var i = 0; i < rows.length; i++) {
+      if (String(rows[i].k).trim().toLowerCase() === k) { return rows[i]; }
+    }
+    return null;
+  }
+
+  // mapTip is the map's tooltip: the state's votes per candidate, margin and
+  // turnout, as DOM nodes (text only) from the item's tip.
+  function mapTip(p) {
+    var box = el("div", "map-tip");
+    box.appendChild(el("div", "tip-title", p.name));
+    var t = p.data && p.data.tip;
+    if (!t) {
+      box.appendChild(el("div", "tip-status", "No votes yet"));
+      var row = stateByName(p.name);
+      if (row) { box.appendChild(el("div", "tip-line", row.rs + " registered")); }
+      return box;
+    }
+    box.appendChild(el("div", "tip-status", t.status));
+    var tbl = el("table", "tip-rows");
+    (t.rows || []).forEach(function (r) {
+      var tr = el("tr");
+      var td = el("td");
+      td.appendChild(swatch("lead", r.c));
+      td.appendChild(document.createTextNode(r.n));
+      tr.appendChild(td);
+      tr.appendChild(el("td", "num", r.v));
+      tr.appendChild(el("td", "num", r.s));
+      tbl.appendChild(tr);
+    });
+    box.appendChild(tbl);
+    box.appendChild(el("div", "tip-line", t.margin));
+    box.appendChild(el("div", "tip-line", t.turnout));
+    return box;
   }
 
   function renderCandidates(list) {
@@ -172,15 +257,45 @@
     $("leader").toggleAttribute("data-tie", !!l.tie);
   }
 
+  // fit adapts a chart to its container's width (the options are drawn for
+  // a desktop): on a narrow screen the bar chart's names wrap within their
+  // column and the donut shrinks to leave its labels room. It runs after
+  // every setOption and on every resize.
+  function fit(id) {
+    var ch = charts[id];
+    var w = $(id).clientWidth;
+    var o = ch.getOption();
+    if (id === "votes-bar") {
+      var lab = o.xAxis[0].axisLabel || {};
+      var n = Math.max(1, (o.xAxis[0].data || []).length);
+      if (!lab.rotate) {
+        ch.setOption({ xAxis: [{ axisLabel: { width: Math.max(40, Math.min(120, Math.floor(w * 0.8 / n) - 6)), overflow: "break" } }] });
+      }
+    } else if (id === "votes-donut") {
+      ch.setOption({ series: [{ radius: w < 460 ? ["34%", "54%"] : donutRadius }] });
+    }
+  }
+
   function applyCharts(list) {
     if (!window.echarts) { return; }
     list.forEach(function (c) {
+      if (c.id === "votes-donut") { donutRadius = c.option.series[0].radius; }
+      // Tooltips stay inside their chart: a phone has no room beside it.
+      c.option.tooltip = c.option.tooltip || {};
+      c.option.tooltip.confine = true;
+      // Functions cannot travel in JSON: the map tooltip's is the page's.
+      if (c.id === MAP) { c.option.tooltip.formatter = mapTip; }
       var ch = charts[c.id];
       if (!ch) {
-        var el = $(c.id);
-        if (!el) { return; }
-        ch = charts[c.id] = window.echarts.init(el, null, { renderer: "canvas" });
+        var box = $(c.id);
+        if (!box) { return; }
+        ch = charts[c.id] = window.echarts.init(box, null, { renderer: "canvas" });
         ch.setOption(c.option, true);
+        fit(c.id);
+        // Charts follow their container (a phone turned, a grid reflowed).
+        if (window.ResizeObserver) {
+          new ResizeObserver(function () { ch.resize(); fit(c.id); }).observe(box);
+        }
         return;
       }
       // Keep the reader's zoom and legend choices: leave those components
@@ -189,6 +304,7 @@
       delete o.dataZoom;
       if (o.legend) { delete o.legend.selected; }
       ch.setOption(o, { replaceMerge: ["series"] });
+      fit(c.id);
     });
   }
 
@@ -199,8 +315,12 @@
     applyLeader(d.leader);
     renderCandidates(d.candidates);
     renderStates();
+    renderLegend(d.map);
     applyCharts(d.charts);
     tickAge();
+    if (hashParams().get("selftest") === "report") {
+      writeSelftest({ takenAt: d.takenAt, map: mapState(), layout: layout(), errors: [] });
+    }
   }
 
   function ago(ms) {
@@ -251,7 +371,7 @@
           table.dir = table.dir === "asc" ? "desc" : "asc";
         } else {
           table.sort = key;
-          table.dir = key === "k" ? "asc" : "desc";
+          table.dir = TEXT[key] ? "asc" : "desc";
         }
         table.page = 1;
         renderStates();
@@ -274,9 +394,11 @@
       writeHash();
     });
     window.addEventListener("hashchange", function () { readHash(); renderStates(); });
-    window.addEventListener("resize", function () {
-      Object.keys(charts).forEach(function (id) { charts[id].resize(); });
-    });
+    if (!window.ResizeObserver) {
+      window.addEventListener("resize", function () {
+        Object.keys(charts).forEach(function (id) { charts[id].resize(); fit(id); });
+      });
+    }
   }
 
   function start(d) {
@@ -285,7 +407,7 @@
     apply(d);
     setInterval(tickAge, 1000);
     if (d.refresh > 0) { setInterval(poll, d.refresh * 1000); }
-    if (hashParams().has("selftest")) { setTimeout(selftest, 1500); }
+    if (hashParams().has("selftest") && hashParams().get("selftest") !== "report") { setTimeout(selftest, 1500); }
   }
 
   // ---- test hook ----
@@ -299,6 +421,7 @@
     if (!cv) { return r; }
     r.width = cv.width;
     r.height = cv.height;
+    if (!cv.width || !cv.height) { return r; }
     var px = cv.getContext("2d").getImageData(0, 0, cv.width, cv.height).data;
     for (var i = 3; i < px.length; i += 4 * 7) {
       if (px[i] !== 0) { r.painted++; }
@@ -322,8 +445,63 @@
     return !!el;
   }
 
+  // mapState reports the map's series as echarts holds it.
+  function mapState() {
+    var ch = charts[MAP];
+    if (!ch) { return null; }
+    var ser = ch.getOption().series[0];
+    return { type: ser.type, map: ser.map, registered: !!window.echarts.getMap("us-states"),
+      items: (ser.data || []).map(function (it) {
+        return { name: it.name, leader: it.tip && it.tip.leader, color: it.itemStyle && it.itemStyle.areaColor,
+          decal: !!(it.itemStyle && it.itemStyle.decal) };
+      }) };
+  }
+
+  // layout reports what a reader on a narrow screen would notice: the page
+  // wider than the window, charts past its right edge, headers broken
+  // across lines.
+  function layout() {
+    var out = { innerWidth: window.innerWidth, scrollWidth: document.scrollingElement.scrollWidth, charts: [], headers: [] };
+    Object.keys(charts).forEach(function (id) {
+      var r = $(id).getBoundingClientRect();
+      out.charts.push({ id: id, left: Math.round(r.left), right: Math.round(r.right), width: Math.round(r.width), height: Math.round(r.height) });
+    });
+    // The outermost elements that reach past the right edge, for a failing test to name.
+    function clipped(e) {
+      for (var a = e.parentElement; a; a = a.parentElement) {
+        if (getComputedStyle(a).overflowX !== "visible" && a.getBoundingClientRect().right <= window.innerWidth + 0.5) { return true; }
+      }
+      return false;
+    }
+    document.querySelectorAll("body *").forEach(function (e) {
+      if (out.wide && out.wide.length >= 5) { return; }
+      var r = e.getBoundingClientRect();
+      if (r.right > window.innerWidth + 0.5 && !clipped(e) &&
+          !(e.parentElement && e.parentElement.getBoundingClientRect().right > window.innerWidth + 0.5)) {
+        var path = [];
+        for (var a = e; a && a !== document.body && path.length < 4; a = a.parentElement) {
+          path.unshift(a.tagName.toLowerCase() + (a.id ? "#" + a.id : "") + (a.className && typeof a.className === "string" ? "." + a.className.split(" ").join(".") : ""));
+        }
+        out.wide = out.wide || [];
+        out.wide.push(path.join(" > ") + " right " + Math.round(r.right));
+      }
+    });
+    document.querySelectorAll("table.data th").forEach(function (th) {
+      var lines = 0;
+      var walk = document.createTreeWalker(th, NodeFilter.SHOW_TEXT);
+      var range = document.createRange();
+      for (var n = walk.nextNode(); n; n = walk.nextNode()) {
+        if (!n.textContent.trim()) { continue; }
+        range.selectNodeContents(n);
+        lines = Math.max(lines, range.getClientRects().length);
+      }
+      out.headers.push({ table: th.closest("table").id, text: th.textContent.trim(), lines: lines });
+    });
+    return out;
+  }
+
   async function selftest() {
-    var out = { charts: [], table: [], tooltips: [], errors: [] };
+    var out = { charts: [], table: [], tooltips: [], map: null, layout: null, errors: [] };
     try {
       Object.keys(charts).forEach(function (id) { out.charts.push(painted(id)); });
       out.table.push(tableState("initial"));
@@ -356,9 +534,34 @@
         }
         ch.dispatchAction({ type: "hideTip" });
       }
+
+      out.map = mapState();
+      out.layout = layout();
+      // The map's tooltips: the first states with votes, and one without.
+      var mc = charts[MAP];
+      if (mc && out.map) {
+        var names = out.map.items.slice(0, 3).map(function (it) { return it.name; });
+        var have = {};
+        out.map.items.forEach(function (it) { have[it.name] = true; });
+        var reg = window.echarts.getMap("us-states");
+        var bare = (reg.geoJSON || reg.geoJson).features.map(function (f) { return f.properties.name; })
+          .filter(function (n) { return !have[n]; });
+        if (bare.length) { names.push(bare[0]); }
+        for (var k = 0; k < names.length; k++) {
+          mc.dispatchAction({ type: "showTip", seriesIndex: 0, name: names[k] });
+          await sleep(50);
+          var tip = $(MAP).querySelector(".map-tip");
+          out.tooltips.push({ chart: MAP, state: names[k], text: tip ? tip.textContent : "" });
+        }
+        mc.dispatchAction({ type: "hideTip" });
+      }
     } catch (e) {
       out.errors.push(String(e && e.stack || e));
     }
+    writeSelftest(out);
+  }
+
+  function writeSelftest(out) {
     var pre = $("selftest");
     pre.textContent = JSON.stringify(out);
     pre.setAttribute("data-done", "1");

@@ -50,6 +50,10 @@ type Snapshot struct {
 	Genders  []Turnout
 	AgeBands []Turnout
 
+	// Results are votes per candidate per state, in any order; states with
+	// no votes may be absent.
+	Results []StateResult
+
 	// Timeline is cumulative votes per candidate over voting time.
 	Timeline Timeline
 }
@@ -71,6 +75,13 @@ type Turnout struct {
 	Key        string
 	Votes      int64
 	Registered int64
+}
+
+// StateResult is one state's votes per candidate.
+type StateResult struct {
+	State string
+	// Votes[i] are the votes for Candidates[i] (the snapshot's candidate order).
+	Votes []int64
 }
 
 // Timeline is cumulative votes per candidate over voting time, sampled at
