@@ -14,69 +14,79 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/jackc/pgx/v5"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/votingpipe/voting/infra"
+	"github.com/votingpipe/voting/local/harness"
 	"github.com/votingpipe/voting/shared/broker"
 	"github.com/votingpipe/voting/shared/config"
 	"github.com/votingpipe/voting/shared/deadletter"
 	"github.com/votingpipe/voting/shared/kafkaevent"
-	"github.com/votingpipe/voting/shared/pgtest"
-	"github.com/votingpipe/voting/shared/pipeline"
+	"github.com/votingpipe/voting/shared/store"
+	"github.com/votingpipe/voting/shared/stream"
 )
 
-// world is a fresh database and an embedded broker with the pipeline's topics.
+// world is a fresh database and an embedded broker with the pipeline's
+// topics, and the functions' handlers as the harness builds them (as their
+// mains do).
 type world struct {
 	cfg   config.Config
-	deps  *pipeline.Deps
+	env   *harness.Env
 	kafka *kgo.Client
 	addrs []string
 	db    *pgx.Conn
 }
 
+// server is the Postgres server the test creates its database on.
+func server() string {
+	if s := os.Getenv("VOTING_TEST_DATABASE_URL"); s != "" {
+		return s
+	}
+	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+}
+
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	ctx := context.Background()
-	topics := defaultTopics()
-	kf, err := broker.StartEmbedded(broker.EmbeddedOptions{Topics: broker.Topics(topics, 6)})
+	dsn, drop, err := store.CreateScratch(ctx, server(), t.Name())
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("the test needs Postgres: %v", err)
 	}
-	t.Cleanup(kf.Close)
-	cfg, err := config.LoadFrom(map[string]string{
-		"DATABASE_URL":  pgtest.New(t),
-		"KAFKA_BROKERS": strings.Join(kf.Addrs(), ","),
+	t.Cleanup(drop)
+	cfg, err := config.LoadFrom[config.Config](map[string]string{
+		"DATABASE_URL":  dsn,
 		"DASHBOARD_DIR": t.TempDir(),
 		"LOG_LEVEL":     "warn",
-	}, config.Lambda)
+	}, config.Local)
 	if err != nil {
 		t.Fatal(err)
 	}
-	deps, err := pipeline.Open(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), pipeline.OpenOptions{})
+	env, err := harness.Open(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), harness.EnvOptions{InMemory: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(deps.Close)
-	db, err := pgx.Connect(ctx, cfg.DatabaseURL)
+	t.Cleanup(env.Close)
+	db, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close(context.Background()) })
-	cl, err := kgo.NewClient(kgo.SeedBrokers(kf.Addrs()...))
+	addrs := env.Config.Kafka.Brokers
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
-	return &world{cfg: cfg, deps: deps, kafka: cl, addrs: kf.Addrs(), db: db}
+	return &world{cfg: env.Config, env: env, kafka: cl, addrs: addrs, db: db}
 }
 
 // invoke runs function with the sample event through the path the Lambda
 // runtime uses, and returns the JSON response.
 func (w *world) invoke(t *testing.T, function, event string) []byte {
 	t.Helper()
-	h, err := pipeline.Handler(function, w.deps)
+	h, err := w.env.Handler(function)
 	if err != nil {
 		t.Fatalf("%s: %v", function, err)
 	}
@@ -84,7 +94,7 @@ func (w *world) invoke(t *testing.T, function, event string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := lambda.NewHandler(h).Invoke(context.Background(), payload)
+	out, err := h.Invoke(context.Background(), payload)
 	if err != nil {
 		t.Fatalf("%s -e %s: %v", function, event, err)
 	}
@@ -199,7 +209,7 @@ func normalizeRegister(t *testing.T, out []byte) []byte {
 }
 
 // eventRecords decodes a sample event's records.
-func eventRecords(t *testing.T, path string) []*kgo.Record {
+func eventRecords(t *testing.T, path string) []*stream.Record {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -243,7 +253,7 @@ func TestHandlersWithSampleEvents(t *testing.T) {
 	topics := w.cfg.Topics
 
 	t.Run("register", func(t *testing.T) {
-		golden(t, "register.response.json", normalizeRegister(t, w.invoke(t, pipeline.Register, "register.json")))
+		golden(t, "register.response.json", normalizeRegister(t, w.invoke(t, infra.Register, "register.json")))
 		if n := w.count(t, "SELECT count(*) FROM voters"); n != sampleVoters {
 			t.Errorf("%d voters registered, want %d", n, sampleVoters)
 		}
@@ -254,14 +264,14 @@ func TestHandlersWithSampleEvents(t *testing.T) {
 			t.Errorf("%d records on %s, want %d", len(recs), topics.Voters, sampleVoters)
 		}
 		// Registering again changes nothing.
-		again := normalizeRegister(t, w.invoke(t, pipeline.Register, "register.json"))
+		again := normalizeRegister(t, w.invoke(t, infra.Register, "register.json"))
 		if !strings.Contains(string(again), `"already_registered":true`) {
 			t.Errorf("second register: %s", again)
 		}
 	})
 
 	t.Run("ballot", func(t *testing.T) {
-		golden(t, "ballot.response.json", w.invoke(t, pipeline.Ballot, "ballot.json"))
+		golden(t, "ballot.response.json", w.invoke(t, infra.Ballot, "ballot.json"))
 		votes := w.topic(t, topics.Votes)
 		// The votes cast are, byte for byte, the first records of tally.json.
 		var want [][]byte
@@ -285,7 +295,7 @@ func TestHandlersWithSampleEvents(t *testing.T) {
 	})
 
 	t.Run("tally", func(t *testing.T) {
-		golden(t, "tally.response.json", w.invoke(t, pipeline.Tally, "tally.json"))
+		golden(t, "tally.response.json", w.invoke(t, infra.Tally, "tally.json"))
 		if n := w.count(t, "SELECT count(*) FROM votes"); n != int64(len(countedVoters)) {
 			t.Errorf("%d votes counted, want %d", n, len(countedVoters))
 		}
@@ -311,11 +321,11 @@ func TestHandlersWithSampleEvents(t *testing.T) {
 			deadletter.HeaderReason: "malformed", deadletter.HeaderSourceTopic: topics.Votes,
 			deadletter.HeaderSourcePartition: "1", deadletter.HeaderSourceOffset: "1", deadletter.HeaderStage: "tally",
 		} {
-			if got := deadletter.Header(d, h); got != want {
+			if got := broker.FromKgo(d).Header(h); got != want {
 				t.Errorf("dead letter header %s = %q, want %q", h, got, want)
 			}
 		}
-		if deadletter.Header(d, deadletter.HeaderDetail) == "" || deadletter.Header(d, deadletter.HeaderFailedAt) == "" {
+		if broker.FromKgo(d).Header(deadletter.HeaderDetail) == "" || broker.FromKgo(d).Header(deadletter.HeaderFailedAt) == "" {
 			t.Error("dead letter has no detail or failed_at header")
 		}
 		// The totals published are the records of dashboard.json.
@@ -339,7 +349,7 @@ func TestHandlersWithSampleEvents(t *testing.T) {
 		}
 
 		// A redelivery of the same batch changes nothing.
-		golden(t, "tally.redelivered.response.json", w.invoke(t, pipeline.Tally, "tally.json"))
+		golden(t, "tally.redelivered.response.json", w.invoke(t, infra.Tally, "tally.json"))
 		if n := w.count(t, "SELECT coalesce(sum(total_votes), 0) FROM candidate_results"); n != int64(len(countedVoters)) {
 			t.Errorf("after redelivery candidate_results sum to %d, want %d", n, len(countedVoters))
 		}
@@ -349,7 +359,7 @@ func TestHandlersWithSampleEvents(t *testing.T) {
 	})
 
 	t.Run("dashboard", func(t *testing.T) {
-		golden(t, "dashboard.response.json", w.invoke(t, pipeline.Dashboard, "dashboard.json"))
+		golden(t, "dashboard.response.json", w.invoke(t, infra.Dashboard, "dashboard.json"))
 		page, err := os.ReadFile(filepath.Join(w.cfg.Dashboard.Dir, "index.html"))
 		if err != nil {
 			t.Fatal(err)

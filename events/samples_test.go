@@ -28,7 +28,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/votingpipe/voting/shared/stream"
 
 	"github.com/votingpipe/voting/shared/ballot"
 	"github.com/votingpipe/voting/shared/config"
@@ -36,7 +36,6 @@ import (
 	"github.com/votingpipe/voting/shared/generator"
 	"github.com/votingpipe/voting/shared/kafkaevent"
 	"github.com/votingpipe/voting/shared/register"
-	"github.com/votingpipe/voting/shared/store"
 )
 
 var update = flag.Bool("update", false, "rewrite the sample events and golden responses")
@@ -83,15 +82,15 @@ func choice(s *ballot.Sheet, v election.Voter) election.Candidate {
 }
 
 // voterRecords are ballot.json's records: voters 0-2 on voters_topic-0.
-func voterRecords(topics config.Topics) []*kgo.Record {
-	var recs []*kgo.Record
+func voterRecords(topics config.Topics) []*stream.Record {
+	var recs []*stream.Record
 	for i := range 3 {
 		v := generator.Voter(sampleSeed, i)
 		val, err := json.Marshal(v)
 		if err != nil {
 			panic(err)
 		}
-		recs = append(recs, &kgo.Record{
+		recs = append(recs, &stream.Record{
 			Topic: topics.Voters, Partition: 0, Offset: int64(i), Key: []byte(v.VoterID), Value: val,
 			Timestamp: voteTime.Add(time.Duration(i) * 1500 * time.Millisecond),
 		})
@@ -102,11 +101,11 @@ func voterRecords(topics config.Topics) []*kgo.Record {
 // voteRecords are tally.json's records: the votes ballot casts for
 // ballot.json on votes_topic-0, and on votes_topic-1 a minimal vote of voter
 // 3 followed by a malformed record.
-func voteRecords(topics config.Topics) []*kgo.Record {
+func voteRecords(topics config.Topics) []*stream.Record {
 	s := sheet()
-	var recs []*kgo.Record
+	var recs []*stream.Record
 	for i, vr := range voterRecords(topics) {
-		recs = append(recs, &kgo.Record{
+		recs = append(recs, &stream.Record{
 			Topic: topics.Votes, Partition: 0, Offset: int64(i), Key: vr.Key,
 			Value:     s.Cast(nil, string(vr.Key), vr.Value, vr.Timestamp),
 			Timestamp: vr.Timestamp.Add(40 * time.Millisecond),
@@ -119,9 +118,9 @@ func voteRecords(topics config.Topics) []*kgo.Record {
 	v4 := generator.Voter(sampleSeed, 4)
 	malformed := fmt.Sprintf(`{"voter_id":%q,"candidate_id":`, v4.VoterID) // cut short
 	recs = append(recs,
-		&kgo.Record{Topic: topics.Votes, Partition: 1, Offset: 0, Key: []byte(v3.VoterID), Value: []byte(minimal),
+		&stream.Record{Topic: topics.Votes, Partition: 1, Offset: 0, Key: []byte(v3.VoterID), Value: []byte(minimal),
 			Timestamp: voteTime.Add(5*time.Second + 40*time.Millisecond)},
-		&kgo.Record{Topic: topics.Votes, Partition: 1, Offset: 1, Key: []byte(v4.VoterID), Value: []byte(malformed),
+		&stream.Record{Topic: topics.Votes, Partition: 1, Offset: 1, Key: []byte(v4.VoterID), Value: []byte(malformed),
 			Timestamp: voteTime.Add(6*time.Second + 40*time.Millisecond)},
 	)
 	return recs
@@ -136,7 +135,7 @@ var countedVoters = []int{0, 1, 2, 3}
 
 // totalsRecords are dashboard.json's records: the candidate and state totals
 // the tally publishes after tally.json (keyed by candidate and state).
-func totalsRecords(topics config.Topics) []*kgo.Record {
+func totalsRecords(topics config.Topics) []*stream.Record {
 	s := sheet()
 	at := voteTime.Add(7 * time.Second)
 	votes := map[string]int64{}
@@ -150,19 +149,19 @@ func totalsRecords(topics config.Topics) []*kgo.Record {
 		votes[choice(s, v).CandidateID]++
 		byState[v.Address.State]++
 	}
-	var recs []*kgo.Record
+	var recs []*stream.Record
 	for _, c := range s.Candidates {
 		if votes[c.CandidateID] == 0 {
 			continue // the tally publishes only the totals that changed
 		}
-		val, err := json.Marshal(store.CandidateTotal{
+		val, err := json.Marshal(election.CandidateTotal{
 			CandidateID: c.CandidateID, CandidateName: c.CandidateName, PartyAffiliation: c.PartyAffiliation,
 			PhotoURL: c.PhotoURL, TotalVotes: votes[c.CandidateID], UpdatedAt: at, Version: 1, Election: sampleElectionID,
 		})
 		if err != nil {
 			panic(err)
 		}
-		recs = append(recs, &kgo.Record{Topic: topics.CandidateTotals, Key: []byte(c.CandidateID), Value: val, Timestamp: at})
+		recs = append(recs, &stream.Record{Topic: topics.CandidateTotals, Key: []byte(c.CandidateID), Value: val, Timestamp: at})
 	}
 	states := make([]string, 0, len(byState))
 	for st := range byState {
@@ -170,12 +169,12 @@ func totalsRecords(topics config.Topics) []*kgo.Record {
 	}
 	slices.Sort(states)
 	for _, st := range states {
-		val, err := json.Marshal(store.StateTotal{State: st, TotalVotes: byState[st], Registered: registered[st], UpdatedAt: at,
+		val, err := json.Marshal(election.StateTotal{State: st, TotalVotes: byState[st], Registered: registered[st], UpdatedAt: at,
 			Version: 1, Election: sampleElectionID})
 		if err != nil {
 			panic(err)
 		}
-		recs = append(recs, &kgo.Record{Topic: topics.TurnoutTotals, Key: []byte(st), Value: val, Timestamp: at})
+		recs = append(recs, &stream.Record{Topic: topics.TurnoutTotals, Key: []byte(st), Value: val, Timestamp: at})
 	}
 	// Offsets per partition, as a broker would assign them; two partitions per topic.
 	next := map[string]int64{}
@@ -205,7 +204,7 @@ func samples() map[string][]byte {
 }
 
 func defaultTopics() config.Topics {
-	cfg, err := config.LoadFrom(map[string]string{}, config.Local)
+	cfg, err := config.LoadFrom[config.Config](map[string]string{}, config.Local)
 	if err != nil {
 		panic(err)
 	}

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/votingpipe/voting/shared/pipeline"
+	"github.com/votingpipe/voting/infra"
 )
 
 // alarm is what an AWS::CloudWatch::Alarm watches.
@@ -48,7 +48,7 @@ func find(alarms []alarm, namespace, metric string, dims map[string]string) []al
 
 // TestTemplateAlarms: in every deployment each function has an Errors and a
 // Throttles alarm, the failed-batch queue an alarm on its visible messages,
-// every consumer group of pipeline.Triggers a lag alarm on its topic (MSK's
+// every consumer group of infra.Triggers a lag alarm on its topic (MSK's
 // MaxOffsetLag or, for self-managed Kafka, Lambda's OffsetLag), the tally an
 // alarm on its rejections; all notify AlarmTopicArn when it is given, and
 // only then.
@@ -74,7 +74,7 @@ func TestTemplateAlarms(t *testing.T) {
 					t.Errorf("%s: %d alarms on %s %s %v, want 1", what, len(got), namespace, metric, dims)
 				}
 			}
-			for _, fn := range pipeline.Functions {
+			for _, fn := range infra.Functions {
 				dims := map[string]string{"FunctionName": "ref:" + logicalID(fn)}
 				one(fn+" errors", "AWS/Lambda", "Errors", dims)
 				one(fn+" throttles", "AWS/Lambda", "Throttles", dims)
@@ -82,12 +82,12 @@ func TestTemplateAlarms(t *testing.T) {
 			one("failed batches", "AWS/SQS", "ApproximateNumberOfMessagesVisible",
 				map[string]string{"QueueName": "getatt:FailedBatchesQueue.QueueName"})
 			one("tally rejections", "VotingPipeline", "VotesRejected",
-				map[string]string{"FunctionName": "ref:" + logicalID(pipeline.Tally)})
+				map[string]string{"FunctionName": "ref:" + logicalID(infra.Tally)})
 
 			msk := e.params["KafkaSource"] == "MSK"
 			cluster := strings.SplitN(strings.TrimPrefix(clusterArn, "arn:aws:kafka:us-east-1:123456789012:cluster/"), "/", 2)[0]
-			for _, tr := range pipeline.Triggers {
-				topics := tr.Topics(def.Topics)
+			for _, tr := range infra.Triggers {
+				topics := []string{tr.Topic(def.Topics)}
 				if len(topics) != 1 {
 					t.Fatalf("%s: %d topics; a Kafka mapping takes one", tr.Function, len(topics))
 				}
@@ -99,7 +99,7 @@ func TestTemplateAlarms(t *testing.T) {
 						map[string]string{"FunctionName": "ref:" + logicalID(tr.Function)})
 				}
 			}
-			if len(alarms) != 2*len(pipeline.Functions)+2+len(pipeline.Triggers) {
+			if len(alarms) != 2*len(infra.Functions)+2+len(infra.Triggers) {
 				t.Errorf("%d alarms; a new one needs its place in this test and in infra/README.md", len(alarms))
 			}
 

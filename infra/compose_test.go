@@ -84,7 +84,7 @@ func TestDockerCompose(t *testing.T) {
 
 	// Postgres is what DATABASE_URL defaults to.
 	def := defaultConfig(t)
-	u, err := url.Parse(def.DatabaseURL)
+	u, err := url.Parse(def.Database.URL)
 	if err != nil {
 		t.Fatal(err)
 	}

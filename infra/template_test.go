@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/votingpipe/voting/infra"
 	"github.com/votingpipe/voting/shared/config"
-	"github.com/votingpipe/voting/shared/pipeline"
 )
 
 const templatePath = "../template.yaml"
@@ -61,7 +61,7 @@ func scenarios() []scenario {
 
 func defaultConfig(t *testing.T) config.Config {
 	t.Helper()
-	cfg, err := config.LoadFrom(map[string]string{}, config.Local)
+	cfg, err := config.LoadFrom[config.Config](map[string]string{}, config.Local)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,14 +117,14 @@ func TestTemplateFunctions(t *testing.T) {
 	}
 	slices.Sort(fns)
 	var want []string
-	for _, fn := range pipeline.Functions {
+	for _, fn := range infra.Functions {
 		want = append(want, logicalID(fn))
 	}
 	slices.Sort(want)
 	if !slices.Equal(fns, want) {
 		t.Fatalf("functions %v, want %v", fns, want)
 	}
-	for _, fn := range pipeline.Functions {
+	for _, fn := range infra.Functions {
 		id := logicalID(fn)
 		t.Run(fn, func(t *testing.T) {
 			f := function(t, e, res, id)
@@ -187,13 +187,13 @@ func TestTemplateConfiguration(t *testing.T) {
 		t.Run(sc.name, func(t *testing.T) {
 			e := newEvaluator(t, tpl, sc.values)
 			res := e.resources(t)
-			for _, fn := range pipeline.Functions {
+			for _, fn := range infra.Functions {
 				f := function(t, e, res, logicalID(fn))
 				env := map[string]string{}
 				for k, v := range f["Environment"].(map[string]any)["Variables"].(map[string]any) {
 					env[k] = fmt.Sprint(v)
 				}
-				cfg, err := config.LoadFrom(env, config.Lambda)
+				cfg, err := config.LoadFrom[config.Config](env, config.Lambda)
 				if err != nil {
 					t.Errorf("%s: the template's environment is not a valid configuration: %v", fn, err)
 					continue
@@ -201,14 +201,14 @@ func TestTemplateConfiguration(t *testing.T) {
 				if cfg.Topics != def.Topics {
 					t.Errorf("%s: topics %+v, want the defaults %+v", fn, cfg.Topics, def.Topics)
 				}
-				if cfg.DatabaseSecretARN != required["DatabaseSecretArn"] {
-					t.Errorf("%s: DATABASE_SECRET_ARN is %q", fn, cfg.DatabaseSecretARN)
+				if cfg.Database.SecretARN != required["DatabaseSecretArn"] {
+					t.Errorf("%s: DATABASE_SECRET_ARN is %q", fn, cfg.Database.SecretARN)
 				}
 				wantMech := map[string]string{"IAM": "AWS_MSK_IAM", "SCRAM": "SCRAM-SHA-512", "NONE": ""}[fmt.Sprint(e.params["KafkaAuth"])]
 				if cfg.Kafka.SASLMechanism != wantMech {
 					t.Errorf("%s: KAFKA_SASL_MECHANISM %q, want %q", fn, cfg.Kafka.SASLMechanism, wantMech)
 				}
-				if fn == pipeline.Dashboard && cfg.Dashboard.Bucket != "ref:DashboardBucket" {
+				if fn == infra.Dashboard && cfg.Dashboard.Bucket != "ref:DashboardBucket" {
 					t.Errorf("dashboard: DASHBOARD_BUCKET is %q, want the template's bucket", cfg.Dashboard.Bucket)
 				}
 			}
@@ -218,12 +218,12 @@ func TestTemplateConfiguration(t *testing.T) {
 
 // TestTemplateMappings: every Kafka-triggered function has exactly one
 // event-source mapping per deployment, with the topics, consumer group,
-// batching, retries and failure destination of pipeline.Triggers and partial
+// batching, retries and failure destination of infra.Triggers and partial
 // batch responses; register has none.
 func TestTemplateMappings(t *testing.T) {
 	tpl := loadTemplate(t, templatePath)
 	def := defaultConfig(t)
-	for _, tr := range pipeline.Triggers {
+	for _, tr := range infra.Triggers {
 		if tr.OnFailure && tr.MaximumRetryAttempts < 0 {
 			t.Errorf("%s: infinite retries with a failure destination; Lambda would cap them at 10", tr.Function)
 		}
@@ -248,17 +248,17 @@ func TestTemplateMappings(t *testing.T) {
 					}
 				}
 			}
-			if m := byFunction[logicalID(pipeline.Register)]; len(m) != 0 {
+			if m := byFunction[logicalID(infra.Register)]; len(m) != 0 {
 				t.Errorf("register has %d mappings; it is invoked directly", len(m))
 			}
-			for _, tr := range pipeline.Triggers {
+			for _, tr := range infra.Triggers {
 				maps := byFunction[logicalID(tr.Function)]
 				if len(maps) != 1 {
 					t.Errorf("%s: %d event-source mappings, want 1", tr.Function, len(maps))
 					continue
 				}
 				m := maps[0]
-				if got, want := strs(m["Topics"]), tr.Topics(def.Topics); !slices.Equal(got, want) {
+				if got, want := strs(m["Topics"]), []string{tr.Topic(def.Topics)}; !slices.Equal(got, want) {
 					t.Errorf("%s: Topics %v, want %v", tr.Function, got, want)
 				}
 				groupCfg := "SelfManagedKafkaEventSourceConfig"
@@ -400,12 +400,12 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 			cluster := strings.TrimPrefix(clusterArn, prefix+"cluster/")
 			topicArn := func(topic string) string { return prefix + "topic/" + cluster + "/" + topic }
 			produces := map[string][]string{
-				pipeline.Register:  {def.Topics.Voters},
-				pipeline.Ballot:    {def.Topics.Votes, def.Topics.VotersDLQ},
-				pipeline.Tally:     {def.Topics.CandidateTotals, def.Topics.TurnoutTotals, def.Topics.VotesDLQ},
-				pipeline.Dashboard: nil,
+				infra.Register:  {def.Topics.Voters},
+				infra.Ballot:    {def.Topics.Votes, def.Topics.VotersDLQ},
+				infra.Tally:     {def.Topics.CandidateTotals, def.Topics.TurnoutTotals, def.Topics.VotesDLQ},
+				infra.Dashboard: nil,
 			}
-			for _, fn := range pipeline.Functions {
+			for _, fn := range infra.Functions {
 				role := strings.TrimSuffix(strings.TrimPrefix(fmt.Sprint(res[logicalID(fn)].Properties["Role"]), "getatt:"), ".Arn")
 				g := granted[role]
 				if g == nil {
@@ -436,7 +436,7 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 				// Only register creates topics: all of them, when it starts.
 				var creates, wantCreates []string
 				creates = append(creates, g["kafka-cluster:CreateTopic"]...)
-				if kafka && fn == pipeline.Register {
+				if kafka && fn == infra.Register {
 					for _, tp := range def.Topics.All() {
 						wantCreates = append(wantCreates, topicArn(tp))
 					}
@@ -446,11 +446,11 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 				if !slices.Equal(creates, wantCreates) {
 					t.Errorf("%s: may create topics %v, want %v", fn, creates, wantCreates)
 				}
-				tr, triggered := pipeline.TriggerFor(fn)
+				tr, triggered := infra.TriggerFor(fn)
 				var read, wantRead []string
 				read = append(read, g["kafka-cluster:ReadData"]...)
 				if kafka && triggered {
-					for _, tp := range tr.Topics(def.Topics) {
+					for _, tp := range []string{tr.Topic(def.Topics)} {
 						wantRead = append(wantRead, topicArn(tp))
 					}
 					if groups := g["kafka-cluster:AlterGroup"]; !slices.Equal(groups, []string{prefix + "group/" + cluster + "/" + tr.Group}) {
@@ -471,9 +471,9 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 				} else if send := g["sqs:SendMessage"]; len(send) > 0 {
 					t.Errorf("%s: may send to %v, but its mapping has no failure destination", fn, send)
 				}
-				if put := g["s3:PutObject"]; (fn == pipeline.Dashboard) != (len(put) > 0) {
+				if put := g["s3:PutObject"]; (fn == infra.Dashboard) != (len(put) > 0) {
 					t.Errorf("%s: s3:PutObject on %v", fn, put)
-				} else if fn == pipeline.Dashboard && !slices.Equal(put, []string{"getatt:DashboardBucket.Arn/*"}) {
+				} else if fn == infra.Dashboard && !slices.Equal(put, []string{"getatt:DashboardBucket.Arn/*"}) {
 					t.Errorf("dashboard: s3:PutObject on %v, want the dashboard bucket only", put)
 				}
 			}
@@ -512,7 +512,7 @@ func TestTemplateNoPlaintextSecrets(t *testing.T) {
 	for _, sc := range scenarios() {
 		e := newEvaluator(t, tpl, sc.values)
 		res := e.resources(t)
-		for _, fn := range pipeline.Functions {
+		for _, fn := range infra.Functions {
 			vars := function(t, e, res, logicalID(fn))["Environment"].(map[string]any)["Variables"].(map[string]any)
 			for k := range vars {
 				if (strings.Contains(k, "PASSWORD") || strings.Contains(k, "SECRET")) && !strings.HasSuffix(k, "_ARN") {
@@ -545,7 +545,7 @@ func TestTemplateOutputs(t *testing.T) {
 	if url != "https://getatt:DashboardDistribution.DomainName/index.html" {
 		t.Errorf("DashboardUrl is %s", url)
 	}
-	for _, fn := range pipeline.Functions {
+	for _, fn := range infra.Functions {
 		out, ok := tpl.Outputs[logicalID(fn)+"Name"]
 		if !ok || fmt.Sprint(e.eval(t, out.Value)) != "ref:"+logicalID(fn) {
 			t.Errorf("no output %sName with the function's name", logicalID(fn))

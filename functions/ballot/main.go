@@ -1,8 +1,53 @@
-// Command ballot is the ballot Lambda function, triggered by voters_topic.
-// All of its code lives in shared/, so the local harness runs exactly what
-// Lambda runs; see README.md for its configuration.
+// Command ballot is the ballot Lambda function, triggered by voters_topic:
+// each voter becomes that voter's deterministic vote on votes_topic. Its
+// configuration is in README.md.
 package main
 
-import "github.com/votingpipe/voting/shared/pipeline"
+import (
+	"context"
+	"fmt"
+	"os"
 
-func main() { pipeline.LambdaMain(pipeline.Ballot) }
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/votingpipe/voting/shared/awsauth"
+	"github.com/votingpipe/voting/shared/awsauth/awskafka"
+	"github.com/votingpipe/voting/shared/ballot"
+	"github.com/votingpipe/voting/shared/broker"
+	"github.com/votingpipe/voting/shared/config"
+	"github.com/votingpipe/voting/shared/kafkaevent"
+	"github.com/votingpipe/voting/shared/metrics"
+)
+
+type env struct {
+	config.Database
+	config.Kafka
+	config.Topics
+	config.Records
+	config.Log
+	config.AWS
+}
+
+func main() {
+	cfg, err := config.Load[env](config.Lambda)
+	exitOn(err)
+	ctx, log := context.Background(), cfg.Log.Logger().With("function", "ballot")
+	st, err := awsauth.OpenStore(ctx, cfg.Database, cfg.AWS)
+	exitOn(err)
+	cl, err := awskafka.Connect(ctx, cfg.Kafka, cfg.AWS)
+	exitOn(err)
+	em, err := metrics.New(os.Stdout, metrics.Namespace, map[string]string{"FunctionName": cfg.AWS.FunctionName})
+	exitOn(err)
+	p := ballot.New(st, broker.Publisher{Client: cl}, cfg.Topics, cfg.Records, log)
+	h := kafkaevent.Measured(kafkaevent.Handler(p, log), em, ballot.MetricNames)
+	lambda.StartWithOptions(kafkaevent.Fast(h), lambda.WithEnableSIGTERM(func() { cl.Close(); st.Close() }))
+}
+
+// exitOn ends the process before the first invocation, which Lambda reports
+// as an init failure with this message.
+func exitOn(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ballot: cannot start:", err)
+		os.Exit(1)
+	}
+}

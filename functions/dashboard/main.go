@@ -1,8 +1,54 @@
-// Command dashboard is the dashboard Lambda function, triggered by the aggregated_* topics.
-// All of its code lives in shared/, so the local harness runs exactly what
-// Lambda runs; see README.md for its configuration.
+// Command dashboard is the dashboard Lambda function, triggered by
+// aggregated_votes_per_candidate: each invocation renders the results page
+// from one consistent Postgres snapshot and publishes it to the dashboard
+// bucket. Its configuration is in README.md.
 package main
 
-import "github.com/votingpipe/voting/shared/pipeline"
+import (
+	"context"
+	"fmt"
+	"os"
 
-func main() { pipeline.LambdaMain(pipeline.Dashboard) }
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/votingpipe/voting/shared/awsauth"
+	"github.com/votingpipe/voting/shared/config"
+	"github.com/votingpipe/voting/shared/dashboard"
+	"github.com/votingpipe/voting/shared/dashboard/s3site"
+	"github.com/votingpipe/voting/shared/kafkaevent"
+	"github.com/votingpipe/voting/shared/metrics"
+)
+
+type env struct {
+	config.Database
+	config.Dashboard
+	config.Log
+	config.AWS
+}
+
+func main() {
+	cfg, err := config.Load[env](config.Lambda)
+	exitOn(err)
+	ctx, log := context.Background(), cfg.Log.Logger().With("function", "dashboard")
+	st, err := awsauth.OpenStore(ctx, cfg.Database, cfg.AWS)
+	exitOn(err)
+	var dest dashboard.Destination = dashboard.Dir{Dir: cfg.Dashboard.Dir} // sam local invoke
+	if cfg.Dashboard.Bucket != "" {
+		client := &s3site.S3{Region: cfg.AWS.Region, Credentials: awsauth.Credentials(cfg.AWS)}
+		dest, err = s3site.New(client, cfg.Dashboard.Bucket, cfg.Dashboard.Prefix)
+		exitOn(err)
+	}
+	em, err := metrics.New(os.Stdout, metrics.Namespace, map[string]string{"FunctionName": cfg.AWS.FunctionName})
+	exitOn(err)
+	h := dashboard.Handler(dashboard.New(st, dest, cfg.Dashboard, log))
+	lambda.StartWithOptions(kafkaevent.Fast(kafkaevent.Measured(h, em, nil)), lambda.WithEnableSIGTERM(st.Close))
+}
+
+// exitOn ends the process before the first invocation, which Lambda reports
+// as an init failure with this message.
+func exitOn(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "dashboard: cannot start:", err)
+		os.Exit(1)
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/votingpipe/voting/shared/broker"
+	"github.com/votingpipe/voting/shared/stream"
 	"maps"
 	"net/url"
 	"slices"
@@ -17,14 +19,16 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/votingpipe/voting/infra"
 	"github.com/votingpipe/voting/local/harness"
+	"github.com/votingpipe/voting/local/internal/testkit"
+	"github.com/votingpipe/voting/local/trigger"
 	"github.com/votingpipe/voting/shared/config"
 	"github.com/votingpipe/voting/shared/election"
-	"github.com/votingpipe/voting/shared/pgtest"
-	"github.com/votingpipe/voting/shared/pipeline"
 	"github.com/votingpipe/voting/shared/register"
 	"github.com/votingpipe/voting/shared/store"
 )
@@ -50,9 +54,9 @@ func drillEnv(t testing.TB, partitions int, vars map[string]string, eo harness.E
 	}
 	maps.Copy(env, vars)
 	if env["DATABASE_URL"] == "" {
-		env["DATABASE_URL"] = pgtest.New(t)
+		env["DATABASE_URL"] = testkit.NewDatabase(t)
 	}
-	cfg, err := config.LoadFrom(env, config.Local)
+	cfg, err := config.LoadFrom[config.Config](env, config.Local)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +103,7 @@ func registerRequest(ctx context.Context, env *harness.Env, req register.Request
 	if err != nil {
 		return register.Response{}, err
 	}
-	out, err := lambda.NewHandler(pipeline.RegisterProcessor(env.Deps).Register).Invoke(ctx, payload)
+	out, err := lambda.NewHandler(env.Register().Register).Invoke(ctx, payload)
 	if err != nil {
 		return register.Response{}, err
 	}
@@ -109,9 +113,9 @@ func registerRequest(ctx context.Context, env *harness.Env, req register.Request
 
 // newTrigger is the MSK event-source mapping of function fn as the harness
 // builds it, with short backoff and commit interval so drills stay quick.
-func newTrigger(t testing.TB, env *harness.Env, fn string, inv harness.Invoker, batch int, st *harness.Stats) *harness.KafkaTrigger {
+func newTrigger(t testing.TB, env *harness.Env, fn string, inv trigger.Invoker, batch int, st *trigger.Stats) *trigger.KafkaTrigger {
 	t.Helper()
-	tr, ok := pipeline.TriggerFor(fn)
+	tr, ok := infra.TriggerFor(fn)
 	if !ok {
 		t.Fatalf("no trigger for %s", fn)
 	}
@@ -123,13 +127,13 @@ func newTrigger(t testing.TB, env *harness.Env, fn string, inv harness.Invoker, 
 		batch = tr.BatchSize
 	}
 	if st == nil {
-		st = &harness.Stats{}
+		st = &trigger.Stats{}
 	}
-	return &harness.KafkaTrigger{
-		Function: fn, Topics: tr.Topics(env.Config.Topics), Group: tr.Group, BatchSize: batch, Window: tr.Window,
-		Invoker: inv, Meta: env.Meta(), ClientOpts: opts,
-		Backoff:        harness.Backoff{Min: 20 * time.Millisecond, Max: 500 * time.Millisecond},
-		CommitInterval: 100 * time.Millisecond, Log: quiet, Stats: st,
+	return &trigger.KafkaTrigger{
+		Mapping: trigger.Mapping{Function: fn, Topic: tr.Topic(env.Config.Topics), Group: tr.Group, BatchSize: batch, Window: tr.Window,
+			Invoker: inv, Meta: env.Meta(), Backoff: trigger.Backoff{Min: 20 * time.Millisecond, Max: 500 * time.Millisecond},
+			Log: quiet, Stats: st},
+		ClientOpts: opts, CommitInterval: 100 * time.Millisecond,
 	}
 }
 
@@ -137,12 +141,12 @@ func newTrigger(t testing.TB, env *harness.Env, fn string, inv harness.Invoker, 
 type running struct {
 	cancel context.CancelFunc
 	done   chan error
-	Stats  *harness.Stats
+	Stats  *trigger.Stats
 	once   sync.Once
 	err    error
 }
 
-func start(tr *harness.KafkaTrigger) *running {
+func start(tr *trigger.KafkaTrigger) *running {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{cancel: cancel, done: make(chan error, 1), Stats: tr.Stats}
 	go func() { r.done <- tr.Run(ctx) }()
@@ -205,11 +209,25 @@ func caughtUp(ctx context.Context, env *harness.Env, groups ...string) (bool, er
 	return true, nil
 }
 
+// dbs are the test pools of the environments' databases.
+var dbs sync.Map // *harness.Env -> *pgxpool.Pool
+
+// db is a pool on env's database for the test's own checks.
+func db(t testing.TB, env *harness.Env) *pgxpool.Pool {
+	t.Helper()
+	if p, ok := dbs.Load(env); ok {
+		return p.(*pgxpool.Pool)
+	}
+	p := testkit.Pool(t, env.Config.Database.URL)
+	dbs.Store(env, p)
+	return p
+}
+
 // count runs a count query.
 func count(t testing.TB, env *harness.Env, sql string, args ...any) int64 {
 	t.Helper()
 	var n int64
-	if err := env.Deps.Store.Pool().QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+	if err := db(t, env).QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
 		t.Fatalf("%s: %v", sql, err)
 	}
 	return n
@@ -228,15 +246,15 @@ func topicEnd(t testing.TB, env *harness.Env, topic string) int64 {
 }
 
 // readTopic reads every record of topic, up to its end offsets now.
-func readTopic(t testing.TB, env *harness.Env, topic string) []*kgo.Record {
+func readTopic(t testing.TB, env *harness.Env, topic string) []*stream.Record {
 	t.Helper()
-	var out []*kgo.Record
-	eachRecord(t, env, topic, func(r *kgo.Record) { out = append(out, r) })
+	var out []*stream.Record
+	eachRecord(t, env, topic, func(r *stream.Record) { out = append(out, r) })
 	return out
 }
 
 // eachRecord calls fn with every record of topic, up to its end offsets now.
-func eachRecord(t testing.TB, env *harness.Env, topic string, fn func(*kgo.Record)) {
+func eachRecord(t testing.TB, env *harness.Env, topic string, fn func(*stream.Record)) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -274,7 +292,8 @@ func eachRecord(t testing.TB, env *harness.Env, topic string, fn func(*kgo.Recor
 		if ctx.Err() != nil {
 			t.Fatalf("read %s: %d records read, partitions left %v: %v", topic, n, want, ctx.Err())
 		}
-		fs.EachRecord(func(r *kgo.Record) {
+		fs.EachRecord(func(kr *kgo.Record) {
+			r := broker.FromKgo(kr)
 			last, ok := want[r.Partition]
 			if !ok || r.Offset > last {
 				return
@@ -305,7 +324,7 @@ func expectedTotals(t testing.TB, env *harness.Env) map[string]int64 {
 	for i, c := range cands {
 		weights[i] = c.Weight
 	}
-	rows, err := env.Deps.Store.Pool().Query(ctx, `SELECT voter_id FROM voters`)
+	rows, err := db(t, env).Query(ctx, `SELECT voter_id FROM voters`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,7 +352,7 @@ func candidateTotals(t testing.TB, env *harness.Env) map[string]int64 {
 // keyed reads a two-column (text, bigint) query into a map.
 func keyed(t testing.TB, env *harness.Env, sql string) map[string]int64 {
 	t.Helper()
-	rows, err := env.Deps.Store.Pool().Query(context.Background(), sql)
+	rows, err := db(t, env).Query(context.Background(), sql)
 	if err != nil {
 		t.Fatalf("%s: %v", sql, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/votingpipe/voting/shared/stream"
 	"io"
 	"maps"
 	"math/rand/v2"
@@ -22,19 +23,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/votingpipe/voting/infra"
 	"github.com/votingpipe/voting/local/harness"
 	"github.com/votingpipe/voting/local/harness/internal/faultproxy"
+	"github.com/votingpipe/voting/local/internal/testkit"
+	"github.com/votingpipe/voting/local/trigger"
 	"github.com/votingpipe/voting/shared/broker"
 	"github.com/votingpipe/voting/shared/deadletter"
-	"github.com/votingpipe/voting/shared/pgtest"
-	"github.com/votingpipe/voting/shared/pipeline"
 )
 
 var errCrashed = errors.New("worker process killed")
@@ -45,7 +45,7 @@ var errCrashed = errors.New("worker process killed")
 // and no answer reaches the event-source mapping, so nothing more is
 // committed to Kafka.
 type crashInvoker struct {
-	inner harness.Invoker
+	inner trigger.Invoker
 	// killAfter crashes the process right after the killAfter-th successful
 	// invocation returns, before the mapping hears of it (0: never).
 	killAfter int64
@@ -131,7 +131,7 @@ type crashLog struct {
 	invocations int64
 	failures    int64
 	redelivered int64
-	stats       []*harness.Stats
+	stats       []*trigger.Stats
 }
 
 func (l *crashLog) restarts() int {
@@ -156,29 +156,29 @@ func (l *crashLog) sum(name string) int64 {
 // Once calm is set, the next process runs undisturbed.
 func superviseCrashes(ctx context.Context, t *testing.T, env *harness.Env, fn string, batch int, rng *rand.Rand,
 	calm *atomic.Bool, drop *commitDropper, log *crashLog) {
-	tr, _ := pipeline.TriggerFor(fn)
+	tr, _ := infra.TriggerFor(fn)
 	for ctx.Err() == nil {
-		deps, err := pipeline.Open(ctx, env.Config, quiet, pipeline.OpenOptions{})
+		deps, err := harness.Open(ctx, env.Config, quiet, harness.EnvOptions{}) // its own clients, on env's broker
 		if err != nil {
 			if ctx.Err() == nil {
 				t.Errorf("%s: cold start: %v", fn, err)
 			}
 			return
 		}
-		h, err := pipeline.Handler(fn, deps)
+		h, err := deps.Handler(fn)
 		if err != nil {
 			t.Error(err)
 			return
 		}
 		killed, kill := context.WithCancel(context.Background())
-		inv := &crashInvoker{inner: lambda.NewHandler(h), killed: killed, crashed: make(chan struct{})}
+		inv := &crashInvoker{inner: h, killed: killed, crashed: make(chan struct{})}
 		undisturbed := calm.Load()
 		if !undisturbed && rng.IntN(4) > 0 {
 			// Three processes in four crash after a few invocations; the
 			// fourth lives until its timer kills it.
 			inv.killAfter = 1 + rng.Int64N(6)
 		}
-		st := &harness.Stats{}
+		st := &trigger.Stats{}
 		r := start(newTrigger(t, env, fn, inv, batch, st))
 
 		var timer <-chan time.Time
@@ -258,9 +258,9 @@ func TestDrillCrashAndRestart(t *testing.T) {
 	var calm atomic.Bool
 	runCtx, stopRun := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	logs := map[string]*crashLog{pipeline.Ballot: {}, pipeline.Tally: {}}
-	batches := map[string]int{pipeline.Ballot: 100, pipeline.Tally: 250}
-	for i, fn := range []string{pipeline.Ballot, pipeline.Tally} {
+	logs := map[string]*crashLog{infra.Ballot: {}, infra.Tally: {}}
+	batches := map[string]int{infra.Ballot: 100, infra.Tally: 250}
+	for i, fn := range []string{infra.Ballot, infra.Tally} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -271,7 +271,7 @@ func TestDrillCrashAndRestart(t *testing.T) {
 
 	// Vote while the workers crash.
 	registered := false
-	for !registered || logs[pipeline.Ballot].restarts() < minRestarts || logs[pipeline.Tally].restarts() < minRestarts {
+	for !registered || logs[infra.Ballot].restarts() < minRestarts || logs[infra.Tally].restarts() < minRestarts {
 		select {
 		case err := <-regDone:
 			if err != nil {
@@ -280,7 +280,7 @@ func TestDrillCrashAndRestart(t *testing.T) {
 			registered = true
 		case <-ctx.Done():
 			t.Fatalf("crash phase did not finish: registered %v, restarts ballot %d tally %d",
-				registered, logs[pipeline.Ballot].restarts(), logs[pipeline.Tally].restarts())
+				registered, logs[infra.Ballot].restarts(), logs[infra.Tally].restarts())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -288,7 +288,7 @@ func TestDrillCrashAndRestart(t *testing.T) {
 
 	// No more crashes: the pipeline must finish on its own.
 	calm.Store(true)
-	ballotGroup, tallyGroup := mustGroup(t, pipeline.Ballot), mustGroup(t, pipeline.Tally)
+	ballotGroup, tallyGroup := mustGroup(t, infra.Ballot), mustGroup(t, infra.Tally)
 	eventually(t, pick(90*time.Second, 10*time.Minute), "every vote counted after the crashes", func() (bool, error) {
 		if n := count(t, env, `SELECT count(*) FROM votes`); n != voters {
 			return false, fmt.Errorf("%d of %d votes counted", n, voters)
@@ -319,10 +319,10 @@ func TestDrillCrashAndRestart(t *testing.T) {
 	// answer a crash lost is dead-lettered again), no voter record was bad.
 	coords := map[string]bool{}
 	for _, r := range readTopic(t, env, env.Config.Topics.VotesDLQ) {
-		if deadletter.Header(r, deadletter.HeaderReason) != "duplicate" {
-			t.Errorf("dead letter with reason %q", deadletter.Header(r, deadletter.HeaderReason))
+		if r.Header(deadletter.HeaderReason) != "duplicate" {
+			t.Errorf("dead letter with reason %q", r.Header(deadletter.HeaderReason))
 		}
-		coords[deadletter.Header(r, deadletter.HeaderSourcePartition)+"/"+deadletter.Header(r, deadletter.HeaderSourceOffset)] = true
+		coords[r.Header(deadletter.HeaderSourcePartition)+"/"+r.Header(deadletter.HeaderSourceOffset)] = true
 	}
 	if int64(len(coords)) != rep.Rejected["duplicate"] {
 		t.Errorf("%d distinct records on votes_dlq, %d rejected", len(coords), rep.Rejected["duplicate"])
@@ -332,7 +332,7 @@ func TestDrillCrashAndRestart(t *testing.T) {
 	}
 
 	// The drill did what it says.
-	b, ta := logs[pipeline.Ballot], logs[pipeline.Tally]
+	b, ta := logs[infra.Ballot], logs[infra.Tally]
 	if ta.postCommit == 0 || ta.timed == 0 || ta.hard == 0 || b.postCommit == 0 {
 		t.Errorf("kinds of crash missing: tally post-commit %d timed %d hard %d, ballot post-commit %d",
 			ta.postCommit, ta.timed, ta.hard, b.postCommit)
@@ -342,7 +342,7 @@ func TestDrillCrashAndRestart(t *testing.T) {
 	}
 	t.Logf("crash drill: %d voters, %d votes counted once, %d restarts survived in %.1fs of crashes; caught up %.1fs later; checks %.1fs",
 		voters, rep.Votes, b.restarts()+ta.restarts(), crashPhase.Seconds(), calmPhase.Seconds(), time.Since(checksFrom).Seconds())
-	for _, fn := range []string{pipeline.Ballot, pipeline.Tally} {
+	for _, fn := range []string{infra.Ballot, infra.Tally} {
 		l := logs[fn]
 		t.Logf("  %-6s restarts %3d: %3d between Postgres commit and Kafka offset commit, %3d at random moments; %d also lost uncommitted offsets; %d invocations cut short; %d invocations, %d failed",
 			fn, l.restarts(), l.postCommit, l.timed, l.hard, l.cut, l.invocations, l.failures)
@@ -353,7 +353,7 @@ func TestDrillCrashAndRestart(t *testing.T) {
 
 func mustGroup(t testing.TB, fn string) string {
 	t.Helper()
-	tr, ok := pipeline.TriggerFor(fn)
+	tr, ok := infra.TriggerFor(fn)
 	if !ok {
 		t.Fatalf("no trigger for %s", fn)
 	}
@@ -414,11 +414,11 @@ func TestDrillReplay(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), pick(2*time.Minute, 15*time.Minute))
 	defer cancel()
 	if _, err := harness.Run(ctx, env, harness.RunOptions{Voters: voters, Seed: 42, Candidates: 3, UntilDone: true,
-		Out: io.Discard, Functions: []string{pipeline.Register, pipeline.Ballot, pipeline.Tally}}); err != nil {
+		Out: io.Discard, Functions: []string{infra.Register, infra.Ballot, infra.Tally}}); err != nil {
 		t.Fatal(err)
 	}
 	// Bad records and repeated ballots after the election's votes.
-	g := &garbage{rng: rand.New(rand.NewPCG(3, 3)), maxBytes: env.Config.MaxRecordBytes, at: time.Now()}
+	g := &garbage{rng: rand.New(rand.NewPCG(3, 3)), maxBytes: env.Config.Records.MaxBytes, at: time.Now()}
 	for id := range candidateTotals(t, env) {
 		g.cands = append(g.cands, id)
 	}
@@ -432,17 +432,17 @@ func TestDrillReplay(t *testing.T) {
 		}
 		g.cast = append(g.cast, cast{voterID: v.VoterID, candidateID: v.CandidateID, value: r.Value})
 	}
-	var bad []*kgo.Record
+	var bad []*stream.Record
 	for i := range 500 {
 		k := badKinds[i%len(badKinds)]
 		key, val := k.make(g)
-		bad = append(bad, &kgo.Record{Topic: env.Config.Topics.Votes, Key: []byte(key + "x"), Value: val})
+		bad = append(bad, &stream.Record{Topic: env.Config.Topics.Votes, Key: []byte(key + "x"), Value: val})
 	}
 	if err := (broker.Publisher{Client: env.Deps.Kafka}).Publish(ctx, bad...); err != nil {
 		t.Fatal(err)
 	}
-	group := mustGroup(t, pipeline.Tally)
-	tally := startFunction(t, env, pipeline.Tally, 0)
+	group := mustGroup(t, infra.Tally)
+	tally := startFunction(t, env, infra.Tally, 0)
 	eventually(t, time.Minute, "the bad records are tallied", func() (bool, error) { return caughtUp(ctx, env, group) })
 	if err := tally.stop(); err != nil {
 		t.Fatal(err)
@@ -456,7 +456,7 @@ func TestDrillReplay(t *testing.T) {
 	began := time.Now()
 	for round := 1; round <= 2; round++ {
 		resetToEarliest(t, env, group, env.Config.Topics.Votes)
-		r := startFunction(t, env, pipeline.Tally, 0)
+		r := startFunction(t, env, infra.Tally, 0)
 		eventually(t, pick(time.Minute, 10*time.Minute), fmt.Sprintf("replay %d", round), func() (bool, error) { return caughtUp(ctx, env, group) })
 		if err := r.stop(); err != nil {
 			t.Fatal(err)
@@ -532,7 +532,7 @@ func TestDrillDatabaseOutage(t *testing.T) {
 	outages := pick(1, 3)
 	rate := pick(5_000.0, 10_000.0) // tally records per second, so the run spans the outages
 
-	direct := pgtest.New(t)
+	direct := testkit.NewDatabase(t)
 	u, err := url.Parse(direct)
 	if err != nil {
 		t.Fatal(err)
@@ -563,22 +563,22 @@ func TestDrillDatabaseOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	began := time.Now()
-	ballot := startFunction(t, env, pipeline.Ballot, 0)
-	inv, err := env.Invoker(pipeline.Tally)
+	ballot := startFunction(t, env, infra.Ballot, 0)
+	inv, err := env.Invoker(infra.Tally)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := newTrigger(t, env, pipeline.Tally, inv, 500, nil)
+	tr := newTrigger(t, env, infra.Tally, inv, 500, nil)
 	// The retries the template gives the tally's mapping (the same table):
 	// forever. A short backoff makes each outage last far longer than the
 	// 10 retries after which Lambda would move past a batch that has a
 	// failure destination.
-	tallyTrigger, _ := pipeline.TriggerFor(pipeline.Tally)
+	tallyTrigger, _ := infra.TriggerFor(infra.Tally)
 	tr.GiveUp = env.GiveUp(tallyTrigger)
 	if tr.GiveUp != nil {
 		t.Fatalf("the tally's mapping gives up on failed batches after %d retries: votes would be skipped", tr.GiveUp.After)
 	}
-	tr.Backoff = harness.Backoff{Min: 10 * time.Millisecond, Max: 100 * time.Millisecond}
+	tr.Backoff = trigger.Backoff{Min: 10 * time.Millisecond, Max: 100 * time.Millisecond}
 	tr.Limiter = pace(rate)
 	tally := start(tr)
 	t.Cleanup(func() { tally.stop() }) //nolint:errcheck
@@ -615,7 +615,7 @@ func TestDrillDatabaseOutage(t *testing.T) {
 		if n := tallied(); n != voters {
 			return false, fmt.Errorf("%d of %d", n, voters)
 		}
-		return caughtUp(ctx, env, mustGroup(t, pipeline.Ballot), mustGroup(t, pipeline.Tally))
+		return caughtUp(ctx, env, mustGroup(t, infra.Ballot), mustGroup(t, infra.Tally))
 	})
 	if err := tally.stop(); err != nil {
 		t.Fatal(err)

@@ -13,13 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/votingpipe/voting/infra"
 	"github.com/votingpipe/voting/local/harness"
-	"github.com/votingpipe/voting/shared/broker"
-	"github.com/votingpipe/voting/shared/pgtest"
-	"github.com/votingpipe/voting/shared/pipeline"
+	"github.com/votingpipe/voting/local/internal/testkit"
+	"github.com/votingpipe/voting/shared/broker/embedded"
 )
 
-var electionFunctions = []string{pipeline.Register, pipeline.Ballot, pipeline.Tally}
+var electionFunctions = []string{infra.Register, infra.Ballot, infra.Tally}
 
 type electionCase struct {
 	voters int64
@@ -118,7 +118,7 @@ func TestNewElectionsOnALeftoverStateDir(t *testing.T) {
 // production): elections on fresh databases share the same topics, one of
 // them interrupted mid-way.
 func TestNewElectionsOnAnExternalKafka(t *testing.T) {
-	ext, err := broker.StartEmbedded(broker.EmbeddedOptions{}) // a broker this harness does not own
+	ext, err := embedded.Start(embedded.Options{}) // a broker this harness does not own
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func TestNewElectionsOnAnExternalKafka(t *testing.T) {
 // state directory and database resumes it exactly.
 func TestKafkaResumesOnItsStateDir(t *testing.T) {
 	state := t.TempDir()
-	dsn := pgtest.New(t)
+	dsn := testkit.NewDatabase(t)
 	vars := map[string]string{"DATABASE_URL": dsn}
 	env := drillEnv(t, 3, vars, harness.EnvOptions{StateDir: state})
 	interruptElection(t, env, electionCase{voters: 3000, seed: 42})
@@ -171,7 +171,7 @@ func TestNewElectionsOnLeftoverNATSStreams(t *testing.T) {
 		c         electionCase
 		interrupt bool
 	}{{electionCase{400, 42, false}, false}, {electionCase{3000, 42, false}, true}, {electionCase{600, 42, false}, false}, {electionCase{300, 5, false}, false}} {
-		env, _ := natsEnvWith(t, 2, prefix, pgtest.New(t))
+		env, _ := natsEnvWith(t, 2, prefix, testkit.NewDatabase(t))
 		if step.interrupt {
 			interruptElection(t, env, step.c)
 		} else {
@@ -189,7 +189,7 @@ func TestNewElectionsOnLeftoverNATSStreams(t *testing.T) {
 // the consumer group's partitions (neither exits, both count) and count
 // every vote once.
 func TestTwoNATSHarnessesShareTheTally(t *testing.T) {
-	prefix, dsn := natsPrefix(), pgtest.New(t)
+	prefix, dsn := natsPrefix(), testkit.NewDatabase(t)
 	front, _ := natsEnvWith(t, 4, prefix, dsn)
 	backs := make([]*harness.Env, 2)
 	for i := range backs {
@@ -206,14 +206,14 @@ func TestTwoNATSHarnessesShareTheTally(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			var err error
-			sums[i], err = harness.Run(ctx, env, harness.RunOptions{UntilDone: true, Functions: []string{pipeline.Tally},
+			sums[i], err = harness.Run(ctx, env, harness.RunOptions{UntilDone: true, Functions: []string{infra.Tally},
 				Out: io.Discard, LeaseTTL: 900 * time.Millisecond})
 			errs <- err
 		}()
 	}
 	// The votes arrive at a pace, so both tallies are up before the end.
 	if _, err := harness.Run(ctx, front, harness.RunOptions{Voters: voters, Candidates: 3, Seed: 42, Rate: 2000, UntilDone: true,
-		Functions: []string{pipeline.Register, pipeline.Ballot}, Out: io.Discard}); err != nil {
+		Functions: []string{infra.Register, infra.Ballot}, Out: io.Discard}); err != nil {
 		t.Fatal(err)
 	}
 	wg.Wait()
@@ -224,7 +224,7 @@ func TestTwoNATSHarnessesShareTheTally(t *testing.T) {
 		}
 	}
 	for i, s := range sums {
-		if n := s.Stats[pipeline.Tally].Records.Load(); n == 0 {
+		if n := s.Stats[infra.Tally].Records.Load(); n == 0 {
 			t.Errorf("harness %d counted nothing: the group's partitions were not shared", i)
 		}
 	}
@@ -232,7 +232,7 @@ func TestTwoNATSHarnessesShareTheTally(t *testing.T) {
 		t.Fatalf("%d of %d votes counted", n, voters)
 	}
 	natsAuditOK(t, front)
-	t.Logf("the two tallies processed %d and %d records", sums[0].Stats[pipeline.Tally].Records.Load(), sums[1].Stats[pipeline.Tally].Records.Load())
+	t.Logf("the two tallies processed %d and %d records", sums[0].Stats[infra.Tally].Records.Load(), sums[1].Stats[infra.Tally].Records.Load())
 }
 
 func natsPrefix() string {

@@ -9,19 +9,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/votingpipe/voting/shared/stream"
 	"math/rand/v2"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
+	"github.com/votingpipe/voting/infra"
 	"github.com/votingpipe/voting/local/harness"
 	"github.com/votingpipe/voting/shared/broker"
 	"github.com/votingpipe/voting/shared/deadletter"
 	"github.com/votingpipe/voting/shared/election"
-	"github.com/votingpipe/voting/shared/pipeline"
 )
 
 // voteJSON is a minimal valid vote.
@@ -169,7 +168,7 @@ func TestDrillGarbageStream(t *testing.T) {
 	for _, c := range cands {
 		g.cands = append(g.cands, c.CandidateID)
 	}
-	rows, err := env.Deps.Store.Pool().Query(ctx, `SELECT voter_id FROM voters ORDER BY voter_id`)
+	rows, err := db(t, env).Query(ctx, `SELECT voter_id FROM voters ORDER BY voter_id`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,8 +183,8 @@ func TestDrillGarbageStream(t *testing.T) {
 	// Valid votes at random places among the bad records; the bad records
 	// that repeat a voter follow that voter's vote, on its partition (key).
 	topic := env.Config.Topics.Votes
-	var recs []*kgo.Record
-	want := map[*kgo.Record]election.Reason{}
+	var recs []*stream.Record
+	want := map[*stream.Record]election.Reason{}
 	byKind := map[string]int{}
 	next := 0
 	for len(recs) < nBad+nValid {
@@ -194,7 +193,7 @@ func TestDrillGarbageStream(t *testing.T) {
 			c := cast{voterID: id, candidateID: g.cands[g.rng.IntN(len(g.cands))]}
 			c.value = voteJSON(id, c.candidateID, g.at.Add(time.Duration(next)*time.Millisecond))
 			g.cast = append(g.cast, c)
-			r := &kgo.Record{Topic: topic, Key: []byte(id), Value: c.value}
+			r := &stream.Record{Topic: topic, Key: []byte(id), Value: c.value}
 			recs = append(recs, r)
 			want[r] = ""
 			next++
@@ -209,7 +208,7 @@ func TestDrillGarbageStream(t *testing.T) {
 		if key == "" {
 			key = "g" + strconv.Itoa(len(recs))
 		}
-		r := &kgo.Record{Topic: topic, Key: []byte(key), Value: val}
+		r := &stream.Record{Topic: topic, Key: []byte(key), Value: val}
 		recs = append(recs, r)
 		want[r] = k.reason
 		byKind[k.name]++
@@ -222,7 +221,7 @@ func TestDrillGarbageStream(t *testing.T) {
 		off int64
 	}
 	wantAt := map[coord]election.Reason{}
-	orig := map[coord]*kgo.Record{}
+	orig := map[coord]*stream.Record{}
 	wantReasons := map[string]int64{}
 	for _, r := range recs {
 		wantAt[coord{r.Partition, r.Offset}] = want[r]
@@ -233,12 +232,12 @@ func TestDrillGarbageStream(t *testing.T) {
 	}
 
 	began := time.Now()
-	tally := startFunction(t, env, pipeline.Tally, 0)
+	tally := startFunction(t, env, infra.Tally, 0)
 	eventually(t, pick(60*time.Second, 5*time.Minute), "the tally consumes the garbage stream", func() (bool, error) {
 		if n := count(t, env, `SELECT count(*) FROM rejected_votes`); n < int64(nBad) {
 			return false, fmt.Errorf("%d of %d bad records rejected (is a partition stuck on a record it cannot store?)", n, nBad)
 		}
-		return caughtUp(ctx, env, mustGroup(t, pipeline.Tally))
+		return caughtUp(ctx, env, mustGroup(t, infra.Tally))
 	})
 	took := time.Since(began)
 	if err := tally.stop(); err != nil {
@@ -249,7 +248,7 @@ func TestDrillGarbageStream(t *testing.T) {
 	}
 
 	// rejected_votes: each bad record, with the reason its kind must get.
-	rrows, err := env.Deps.Store.Pool().Query(ctx, `SELECT partition, "offset", reason, detail FROM rejected_votes WHERE topic = $1`, topic)
+	rrows, err := db(t, env).Query(ctx, `SELECT partition, "offset", reason, detail FROM rejected_votes WHERE topic = $1`, topic)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +273,7 @@ func TestDrillGarbageStream(t *testing.T) {
 	}
 
 	// votes: exactly the valid ones.
-	vrows, err := env.Deps.Store.Pool().Query(ctx, `SELECT src_partition, src_offset FROM votes`)
+	vrows, err := db(t, env).Query(ctx, `SELECT src_partition, src_offset FROM votes`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,7 +297,7 @@ func TestDrillGarbageStream(t *testing.T) {
 	dlq := readTopic(t, env, env.Config.Topics.VotesDLQ)
 	seen := map[coord]bool{}
 	for _, d := range dlq {
-		c, src := checkDeadLetter(t, d, pipeline.Tally, topic)
+		c, src := checkDeadLetter(t, d, infra.Tally, topic)
 		if src == "" {
 			continue
 		}
@@ -307,7 +306,7 @@ func TestDrillGarbageStream(t *testing.T) {
 			t.Errorf("dead letter of %d/%d, which is not a record of the stream", c.p, c.off)
 			continue
 		}
-		if got := deadletter.Header(d, deadletter.HeaderReason); got != string(wantAt[c]) {
+		if got := d.Header(deadletter.HeaderReason); got != string(wantAt[c]) {
 			t.Errorf("dead letter of %d/%d has reason %q, want %q", c.p, c.off, got, wantAt[c])
 		}
 		if !bytes.Equal(d.Value, o.Value) || !bytes.Equal(d.Key, o.Key) {
@@ -332,30 +331,30 @@ func TestDrillGarbageStream(t *testing.T) {
 // checkDeadLetter checks the headers of dead letter d and returns the
 // source coordinates it names; src is "" (and the test marked failed) when a
 // header is missing or wrong.
-func checkDeadLetter(t testing.TB, d *kgo.Record, stage, sourceTopic string) (c struct {
+func checkDeadLetter(t testing.TB, d *stream.Record, stage, sourceTopic string) (c struct {
 	p   int32
 	off int64
 }, src string) {
 	t.Helper()
 	for _, h := range []string{deadletter.HeaderReason, deadletter.HeaderDetail, deadletter.HeaderSourceTopic,
 		deadletter.HeaderSourcePartition, deadletter.HeaderSourceOffset, deadletter.HeaderStage, deadletter.HeaderFailedAt} {
-		if deadletter.Header(d, h) == "" {
+		if d.Header(h) == "" {
 			t.Errorf("dead letter at %d/%d lacks header %s: %v", d.Partition, d.Offset, h, d.Headers)
 			return c, ""
 		}
 	}
-	if got := deadletter.Header(d, deadletter.HeaderStage); got != stage {
+	if got := d.Header(deadletter.HeaderStage); got != stage {
 		t.Errorf("dead letter stage %q, want %q", got, stage)
 	}
-	if got := deadletter.Header(d, deadletter.HeaderSourceTopic); got != sourceTopic {
+	if got := d.Header(deadletter.HeaderSourceTopic); got != sourceTopic {
 		t.Errorf("dead letter source_topic %q, want %q", got, sourceTopic)
 	}
-	at, err := time.Parse(time.RFC3339Nano, deadletter.Header(d, deadletter.HeaderFailedAt))
+	at, err := time.Parse(time.RFC3339Nano, d.Header(deadletter.HeaderFailedAt))
 	if err != nil || time.Since(at) > time.Hour || time.Since(at) < -time.Minute {
-		t.Errorf("dead letter failed_at %q: %v", deadletter.Header(d, deadletter.HeaderFailedAt), err)
+		t.Errorf("dead letter failed_at %q: %v", d.Header(deadletter.HeaderFailedAt), err)
 	}
-	p, err1 := strconv.ParseInt(deadletter.Header(d, deadletter.HeaderSourcePartition), 10, 32)
-	off, err2 := strconv.ParseInt(deadletter.Header(d, deadletter.HeaderSourceOffset), 10, 64)
+	p, err1 := strconv.ParseInt(d.Header(deadletter.HeaderSourcePartition), 10, 32)
+	off, err2 := strconv.ParseInt(d.Header(deadletter.HeaderSourceOffset), 10, 64)
 	if err1 != nil || err2 != nil {
 		t.Errorf("dead letter source coordinates %v %v", err1, err2)
 		return c, ""
@@ -412,29 +411,29 @@ func TestDeadLettersCarryTheirOrigin(t *testing.T) {
 		{"NUL in voter_id", mutate(func(m map[string]any) { m["voter_id"] = "a\x00b" }), election.ReasonMalformed},
 		{"oversized", mutate(func(m map[string]any) { m["picture"] = strings.Repeat("x", maxBytes) }), election.ReasonOversized},
 	}
-	var recs []*kgo.Record
+	var recs []*stream.Record
 	for _, b := range badVoters {
-		recs = append(recs, &kgo.Record{Topic: env.Config.Topics.Voters, Key: []byte(b.name), Value: b.value})
+		recs = append(recs, &stream.Record{Topic: env.Config.Topics.Voters, Key: []byte(b.name), Value: b.value})
 	}
 	ghost := mutate(func(m map[string]any) { m["voter_id"] = "ghost" })
 	recs = append(recs,
-		&kgo.Record{Topic: env.Config.Topics.Voters, Key: []byte("ghost"), Value: ghost},
-		&kgo.Record{Topic: env.Config.Topics.Voters, Key: voterRecs[0].Key, Value: voterRecs[0].Value})
+		&stream.Record{Topic: env.Config.Topics.Voters, Key: []byte("ghost"), Value: ghost},
+		&stream.Record{Topic: env.Config.Topics.Voters, Key: voterRecs[0].Key, Value: voterRecs[0].Value})
 	if err := pub.Publish(ctx, recs...); err != nil {
 		t.Fatal(err)
 	}
 	wantVoterDLQ := map[int64]election.Reason{}
-	origVoter := map[int64]*kgo.Record{}
+	origVoter := map[int64]*stream.Record{}
 	for i, b := range badVoters {
 		wantVoterDLQ[recs[i].Offset] = b.reason
 		origVoter[recs[i].Offset] = recs[i]
 	}
 
-	ballot := startFunction(t, env, pipeline.Ballot, 0)
-	tally := startFunction(t, env, pipeline.Tally, 0)
+	ballot := startFunction(t, env, infra.Ballot, 0)
+	tally := startFunction(t, env, infra.Tally, 0)
 	settle := func(what string) {
 		eventually(t, 30*time.Second, what, func() (bool, error) {
-			return caughtUp(ctx, env, mustGroup(t, pipeline.Ballot), mustGroup(t, pipeline.Tally))
+			return caughtUp(ctx, env, mustGroup(t, infra.Ballot), mustGroup(t, infra.Tally))
 		})
 	}
 	settle("the voter records are cast and tallied")
@@ -474,13 +473,13 @@ func TestDeadLettersCarryTheirOrigin(t *testing.T) {
 	}
 	recs = recs[:0]
 	for _, d := range direct {
-		recs = append(recs, &kgo.Record{Topic: env.Config.Topics.Votes, Key: []byte("direct"), Value: d.value})
+		recs = append(recs, &stream.Record{Topic: env.Config.Topics.Votes, Key: []byte("direct"), Value: d.value})
 	}
 	if err := pub.Publish(ctx, recs...); err != nil {
 		t.Fatal(err)
 	}
 	wantVoteDLQ := map[int64]election.Reason{}
-	origVote := map[int64]*kgo.Record{}
+	origVote := map[int64]*stream.Record{}
 	for i, d := range direct {
 		wantVoteDLQ[recs[i].Offset] = d.reason
 		origVote[recs[i].Offset] = recs[i]
@@ -505,7 +504,7 @@ func TestDeadLettersCarryTheirOrigin(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	check := func(dlqTopic, stage, source string, want map[int64]election.Reason, orig map[int64]*kgo.Record) {
+	check := func(dlqTopic, stage, source string, want map[int64]election.Reason, orig map[int64]*stream.Record) {
 		t.Helper()
 		got := map[int64]bool{}
 		for _, d := range readTopic(t, env, dlqTopic) {
@@ -513,9 +512,9 @@ func TestDeadLettersCarryTheirOrigin(t *testing.T) {
 			if src == "" {
 				continue
 			}
-			reason := deadletter.Header(d, deadletter.HeaderReason)
+			reason := d.Header(deadletter.HeaderReason)
 			if w, ok := want[c.off]; !ok || string(w) != reason {
-				t.Errorf("%s: %s/%d dead-lettered as %s (%s), want %q", dlqTopic, source, c.off, reason, deadletter.Header(d, deadletter.HeaderDetail), w)
+				t.Errorf("%s: %s/%d dead-lettered as %s (%s), want %q", dlqTopic, source, c.off, reason, d.Header(deadletter.HeaderDetail), w)
 			}
 			if o := orig[c.off]; o == nil || !bytes.Equal(o.Value, d.Value) || !bytes.Equal(o.Key, d.Key) {
 				t.Errorf("%s: the dead letter of %s/%d is not the original record", dlqTopic, source, c.off)
@@ -528,8 +527,8 @@ func TestDeadLettersCarryTheirOrigin(t *testing.T) {
 			}
 		}
 	}
-	check(env.Config.Topics.VotersDLQ, pipeline.Ballot, env.Config.Topics.Voters, wantVoterDLQ, origVoter)
-	check(env.Config.Topics.VotesDLQ, pipeline.Tally, env.Config.Topics.Votes, wantVoteDLQ, origVote)
+	check(env.Config.Topics.VotersDLQ, infra.Ballot, env.Config.Topics.Voters, wantVoterDLQ, origVoter)
+	check(env.Config.Topics.VotesDLQ, infra.Tally, env.Config.Topics.Votes, wantVoteDLQ, origVote)
 
 	// Each tally rejection is in rejected_votes with the same reason.
 	got := keyed(t, env, `SELECT "offset"::text || ' ' || reason, 1 FROM rejected_votes WHERE detail <> ''`)

@@ -17,12 +17,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/votingpipe/voting/infra"
 	"github.com/votingpipe/voting/local/harness"
+	"github.com/votingpipe/voting/local/internal/testkit"
+	"github.com/votingpipe/voting/local/trigger"
 	"github.com/votingpipe/voting/shared/broker"
 	"github.com/votingpipe/voting/shared/config"
 	"github.com/votingpipe/voting/shared/kafkaevent"
-	"github.com/votingpipe/voting/shared/pgtest"
-	"github.com/votingpipe/voting/shared/pipeline"
+	"github.com/votingpipe/voting/shared/stream"
 )
 
 var quiet = testLogger()
@@ -38,8 +40,8 @@ func testLogger() *slog.Logger {
 // embedded broker with the given partition count.
 func newEnv(t *testing.T, partitions int) *harness.Env {
 	t.Helper()
-	cfg, err := config.LoadFrom(map[string]string{
-		"DATABASE_URL":     pgtest.New(t),
+	cfg, err := config.LoadFrom[config.Config](map[string]string{
+		"DATABASE_URL":     testkit.NewDatabase(t),
 		"DASHBOARD_DIR":    t.TempDir(),
 		"KAFKA_PARTITIONS": fmt.Sprint(partitions),
 	}, config.Local)
@@ -58,7 +60,7 @@ func newEnv(t *testing.T, partitions int) *harness.Env {
 type recorder struct {
 	mu      sync.Mutex
 	seen    map[int32][]int64 // offsets per partition, in delivery order
-	fail    func(recs []*kgo.Record) (kafkaevent.Response, error)
+	fail    func(recs []*stream.Record) (kafkaevent.Response, error)
 	invokes atomic.Int64
 }
 
@@ -104,25 +106,24 @@ func (r *recorder) count() int {
 
 func produce(t *testing.T, env *harness.Env, topic string, n int) {
 	t.Helper()
-	recs := make([]*kgo.Record, n)
+	recs := make([]*stream.Record, n)
 	for i := range recs {
-		recs[i] = &kgo.Record{Topic: topic, Key: []byte(fmt.Sprintf("k%d", i)), Value: []byte(fmt.Sprintf(`{"i":%d}`, i))}
+		recs[i] = &stream.Record{Topic: topic, Key: []byte(fmt.Sprintf("k%d", i)), Value: []byte(fmt.Sprintf(`{"i":%d}`, i))}
 	}
 	if err := (broker.Publisher{Client: env.Deps.Kafka}).Publish(context.Background(), recs...); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func trigger(env *harness.Env, inv harness.Invoker, batch int) *harness.KafkaTrigger {
-	return &harness.KafkaTrigger{
-		Function: "test", Topics: []string{"votes_topic"}, Group: "test-group", BatchSize: batch,
-		Invoker: inv, ClientOpts: []kgo.Opt{kgo.SeedBrokers(env.Config.Kafka.Brokers...)},
-		Backoff: harness.Backoff{Min: time.Millisecond, Max: 10 * time.Millisecond}, CommitInterval: 100 * time.Millisecond,
-		Log: quiet,
+func kafkaTrigger(env *harness.Env, inv trigger.Invoker, batch int) *trigger.KafkaTrigger {
+	return &trigger.KafkaTrigger{
+		Mapping: trigger.Mapping{Function: "test", Topic: "votes_topic", Group: "test-group", BatchSize: batch, Invoker: inv,
+			Backoff: trigger.Backoff{Min: time.Millisecond, Max: 10 * time.Millisecond}, Log: quiet},
+		ClientOpts: []kgo.Opt{kgo.SeedBrokers(env.Config.Kafka.Brokers...)}, CommitInterval: 100 * time.Millisecond,
 	}
 }
 
-func runUntil(t *testing.T, tr *harness.KafkaTrigger, cond func() bool) {
+func runUntil(t *testing.T, tr *trigger.KafkaTrigger, cond func() bool) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -151,7 +152,7 @@ func TestTriggerRetriesAndKeepsOrder(t *testing.T) {
 	env := newEnv(t, 3)
 	produce(t, env, "votes_topic", 600)
 	var calls atomic.Int64
-	rec := &recorder{seen: map[int32][]int64{}, fail: func(recs []*kgo.Record) (kafkaevent.Response, error) {
+	rec := &recorder{seen: map[int32][]int64{}, fail: func(recs []*stream.Record) (kafkaevent.Response, error) {
 		switch calls.Add(1) % 5 {
 		case 1: // a transient failure: the whole batch is retried
 			return kafkaevent.Response{}, errors.New("database unavailable")
@@ -164,7 +165,7 @@ func TestTriggerRetriesAndKeepsOrder(t *testing.T) {
 		}
 		return kafkaevent.Response{}, nil
 	}}
-	tr := trigger(env, rec, 50)
+	tr := kafkaTrigger(env, rec, 50)
 	runUntil(t, tr, func() bool { return rec.count() >= 600 })
 
 	for p, offs := range rec.seen {
@@ -189,13 +190,13 @@ func TestTriggerCommitsOnlyWhatSucceeded(t *testing.T) {
 	// The first consumer processes about half, then is stopped while its
 	// invocations fail: what failed must come back to the next consumer.
 	var stopAt atomic.Bool
-	first := &recorder{seen: map[int32][]int64{}, fail: func(recs []*kgo.Record) (kafkaevent.Response, error) {
+	first := &recorder{seen: map[int32][]int64{}, fail: func(recs []*stream.Record) (kafkaevent.Response, error) {
 		if stopAt.Load() {
 			return kafkaevent.Response{}, errors.New("failing")
 		}
 		return kafkaevent.Response{}, nil
 	}}
-	tr := trigger(env, first, 10)
+	tr := kafkaTrigger(env, first, 10)
 	runUntil(t, tr, func() bool {
 		if first.count() >= 100 {
 			stopAt.Store(true)
@@ -205,7 +206,7 @@ func TestTriggerCommitsOnlyWhatSucceeded(t *testing.T) {
 	})
 
 	second := &recorder{seen: map[int32][]int64{}}
-	runUntil(t, trigger(env, second, 10), func() bool { return first.count()+second.count() >= 200 })
+	runUntil(t, kafkaTrigger(env, second, 10), func() bool { return first.count()+second.count() >= 200 })
 	seen := map[string]bool{}
 	for _, r := range []*recorder{first, second} {
 		for p, offs := range r.seen {
@@ -250,8 +251,8 @@ func TestElectionUnderBrokerFaults(t *testing.T) {
 	defer cancel()
 	sum, err := harness.Run(ctx, env, harness.RunOptions{
 		Voters: 8000, Seed: 42, Candidates: 3, UntilDone: true, Out: io.Discard,
-		Functions: []string{pipeline.Register, pipeline.Ballot, pipeline.Tally},
-		BatchSize: map[string]int{pipeline.Ballot: 100, pipeline.Tally: 100},
+		Functions: []string{infra.Register, infra.Ballot, infra.Tally},
+		BatchSize: map[string]int{infra.Ballot: 100, infra.Tally: 100},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/votingpipe/voting/shared/stream"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -17,10 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
+	"github.com/votingpipe/voting/infra"
 	"github.com/votingpipe/voting/local/harness"
-	"github.com/votingpipe/voting/shared/pipeline"
 )
 
 // procStatus returns a field of /proc/self/status in bytes (VmRSS, VmHWM),
@@ -125,7 +124,7 @@ func TestDrillBacklogMemory(t *testing.T) {
 	if _, err := registerElection(ctx, env, backlog, 0); err != nil {
 		t.Fatal(err)
 	}
-	ballot := startFunction(t, env, pipeline.Ballot, 0)
+	ballot := startFunction(t, env, infra.Ballot, 0)
 	eventually(t, pick(2*time.Minute, 20*time.Minute), "the backlog is cast", func() (bool, error) {
 		return topicEnd(t, env, env.Config.Topics.Votes) >= backlog, nil
 	})
@@ -133,7 +132,7 @@ func TestDrillBacklogMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	var backlogBytes int64
-	eachRecord(t, env, env.Config.Topics.Votes, func(r *kgo.Record) { backlogBytes += int64(len(r.Value) + len(r.Key)) })
+	eachRecord(t, env, env.Config.Topics.Votes, func(r *stream.Record) { backlogBytes += int64(len(r.Value) + len(r.Key)) })
 	prepared := time.Since(began)
 
 	runtime.GC()
@@ -142,12 +141,12 @@ func TestDrillBacklogMemory(t *testing.T) {
 	peakReset := resetPeakRSS()
 	m := sampleMemory(20 * time.Millisecond)
 	tallyStart := time.Now()
-	tally := startFunction(t, env, pipeline.Tally, 0)
+	tally := startFunction(t, env, infra.Tally, 0)
 	eventually(t, pick(2*time.Minute, 20*time.Minute), "the backlog is tallied", func() (bool, error) {
 		if n := count(t, env, `SELECT count(*) FROM votes`); n != backlog {
 			return false, fmt.Errorf("%d of %d", n, backlog)
 		}
-		return caughtUp(ctx, env, mustGroup(t, pipeline.Tally))
+		return caughtUp(ctx, env, mustGroup(t, infra.Tally))
 	})
 	took := time.Since(tallyStart)
 	m.finish()

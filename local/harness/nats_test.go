@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/votingpipe/voting/shared/stream"
 	"io"
 	"os"
 	"strings"
@@ -16,14 +17,14 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/nats-io/nats.go"
-	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/votingpipe/voting/infra"
 	"github.com/votingpipe/voting/local/harness"
+	"github.com/votingpipe/voting/local/internal/testkit"
+	"github.com/votingpipe/voting/local/natsbridge"
+	"github.com/votingpipe/voting/local/trigger"
 	"github.com/votingpipe/voting/shared/config"
 	"github.com/votingpipe/voting/shared/kafkaevent"
-	"github.com/votingpipe/voting/shared/natsbridge"
-	"github.com/votingpipe/voting/shared/pgtest"
-	"github.com/votingpipe/voting/shared/pipeline"
 )
 
 // The NATS tests need the real nats-server with JetStream (NATS_URL, default
@@ -36,7 +37,7 @@ var natsTestSeq atomic.Int64
 // NATS transport with streams of its own.
 func natsEnv(t *testing.T, partitions int) (*harness.Env, *natsbridge.Bridge) {
 	t.Helper()
-	return natsEnvWith(t, partitions, fmt.Sprintf("t%d_%d_", os.Getpid()%100000, natsTestSeq.Add(1)), pgtest.New(t))
+	return natsEnvWith(t, partitions, fmt.Sprintf("t%d_%d_", os.Getpid()%100000, natsTestSeq.Add(1)), testkit.NewDatabase(t))
 }
 
 // natsEnvWith opens a harness environment on database dsn, switched to the
@@ -47,7 +48,7 @@ func natsEnvWith(t *testing.T, partitions int, prefix, dsn string) (*harness.Env
 	if url == "" {
 		url = "nats://127.0.0.1:4222"
 	}
-	cfg, err := config.LoadFrom(map[string]string{
+	cfg, err := config.LoadFrom[config.Config](map[string]string{
 		"DATABASE_URL":        dsn,
 		"DASHBOARD_DIR":       t.TempDir(),
 		"KAFKA_PARTITIONS":    fmt.Sprint(partitions),
@@ -73,7 +74,7 @@ func natsEnvWith(t *testing.T, partitions int, prefix, dsn string) (*harness.Env
 		env.Close()
 		// A new bridge: the environment's is closed. Streams another
 		// environment of the test deleted already are skipped.
-		o := natsbridge.OptionsFrom(cfg)
+		o := natsbridge.OptionsFrom(cfg.NATS, cfg.Kafka)
 		o.Log = quiet
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -90,7 +91,7 @@ func natsEnvWith(t *testing.T, partitions int, prefix, dsn string) (*harness.Env
 	return env, b
 }
 
-var natsElectionFunctions = []string{pipeline.Register, pipeline.Ballot, pipeline.Tally}
+var natsElectionFunctions = []string{infra.Register, infra.Ballot, infra.Tally}
 
 func natsAuditOK(t *testing.T, env *harness.Env) {
 	t.Helper()
@@ -112,7 +113,7 @@ func natsAuditOK(t *testing.T, env *harness.Env) {
 func natsCount(t *testing.T, env *harness.Env, sql string, args ...any) int64 {
 	t.Helper()
 	var n int64
-	if err := env.Deps.Store.Pool().QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+	if err := db(t, env).QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -151,7 +152,7 @@ func TestNATSElectionEndToEnd(t *testing.T) {
 	if n := natsCount(t, env, `SELECT count(*) FROM votes v WHERE v.src_partition IS NULL`); n != 0 {
 		t.Fatalf("%d votes without a source partition", n)
 	}
-	if got := sum1.Stats[pipeline.Tally].Get("counted"); got != 3000 {
+	if got := sum1.Stats[infra.Tally].Get("counted"); got != 3000 {
 		t.Fatalf("tally responses counted %d; want 3000", got)
 	}
 }
@@ -160,7 +161,7 @@ func TestNATSElectionEndToEnd(t *testing.T) {
 // fails after the function did its work (so none of it is acknowledged)
 // and, when kill is set, kills the whole run.
 type natsKillingInvoker struct {
-	inner  harness.Invoker
+	inner  trigger.Invoker
 	at     int64
 	calls  atomic.Int64
 	kill   context.CancelFunc
@@ -190,11 +191,11 @@ func TestNATSRedeliveryAfterWorkerKilled(t *testing.T) {
 	// again); the tally worker dies in its third batch, having counted it
 	// without acknowledging it, and takes the run down with it.
 	ctx1, kill := context.WithCancel(ctx)
-	ballot, err := env.Invoker(pipeline.Ballot)
+	ballot, err := env.Invoker(infra.Ballot)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tally, err := env.Invoker(pipeline.Tally)
+	tally, err := env.Invoker(infra.Tally)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,8 +203,8 @@ func TestNATSRedeliveryAfterWorkerKilled(t *testing.T) {
 	kt := &natsKillingInvoker{inner: tally, at: 3, kill: kill}
 	_, err = harness.Run(ctx1, env, harness.RunOptions{
 		Voters: voters, Candidates: 4, Seed: 5, Rate: 8000, UntilDone: true, Functions: natsElectionFunctions, Out: io.Discard,
-		BatchSize: map[string]int{pipeline.Ballot: 300, pipeline.Tally: 300},
-		Invokers:  map[string]harness.Invoker{pipeline.Ballot: kb, pipeline.Tally: kt},
+		BatchSize: map[string]int{infra.Ballot: 300, infra.Tally: 300},
+		Invokers:  map[string]trigger.Invoker{infra.Ballot: kb, infra.Tally: kt},
 	})
 	if err != nil && !errors.Is(err, context.Canceled) {
 		t.Fatal(err)
@@ -220,7 +221,7 @@ func TestNATSRedeliveryAfterWorkerKilled(t *testing.T) {
 	// again and finishes.
 	sum2, err := harness.Run(ctx, env, harness.RunOptions{
 		Voters: voters, Candidates: 4, Seed: 5, UntilDone: true, Functions: natsElectionFunctions, Out: io.Discard,
-		BatchSize: map[string]int{pipeline.Ballot: 300, pipeline.Tally: 300},
+		BatchSize: map[string]int{infra.Ballot: 300, infra.Tally: 300},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -229,7 +230,7 @@ func TestNATSRedeliveryAfterWorkerKilled(t *testing.T) {
 	if n := natsCount(t, env, `SELECT count(*) FROM votes`); n != voters {
 		t.Fatalf("%d votes counted; want %d, each once", n, voters)
 	}
-	if sum2.Stats[pipeline.Tally].Get("redelivered") == 0 {
+	if sum2.Stats[infra.Tally].Get("redelivered") == 0 {
 		t.Fatal("the second run's tally saw no redelivered vote: the killed batch was acknowledged")
 	}
 	// The ballot function published the failed batch's votes again (and
@@ -341,22 +342,26 @@ func (o *natsOffsets) Invoke(ctx context.Context, payload []byte) ([]byte, error
 func TestNATSTriggerStopsPromptlyAndResumesInOrder(t *testing.T) {
 	env, b := natsEnv(t, 2)
 	topic := env.Config.Topics.Votes
-	var recs []*kgo.Record
+	var recs []*stream.Record
 	for i := range 3000 {
-		recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(fmt.Sprintf("voter-%d", i)), Value: []byte("{}")})
+		recs = append(recs, &stream.Record{Topic: topic, Key: []byte(fmt.Sprintf("voter-%d", i)), Value: []byte("{}")})
 	}
 	if err := b.Publish(context.Background(), recs...); err != nil {
 		t.Fatal(err)
 	}
 	inv := &natsOffsets{seen: map[int32][]int64{}, delay: 20 * time.Millisecond}
-	trig := func() *harness.NATSTrigger {
-		return &harness.NATSTrigger{Function: "probe", Topics: []string{topic}, Group: "probe", BatchSize: 50,
-			Invoker: inv, Bridge: b, Log: quiet}
+	trig := func() *trigger.NATSTrigger {
+		return &trigger.NATSTrigger{Mapping: trigger.Mapping{Function: "probe", Topic: topic, Group: "probe", BatchSize: 50,
+			Invoker: inv, Log: quiet}, Bridge: b}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- trig().Run(ctx) }()
-	time.Sleep(300 * time.Millisecond)
+	eventually(t, 10*time.Second, "a first part delivered", func() (bool, error) {
+		inv.mu.Lock()
+		defer inv.mu.Unlock()
+		return len(inv.seen[0])+len(inv.seen[1]) >= 200, nil
+	})
 	cancel()
 	select {
 	case err := <-done:
@@ -391,7 +396,8 @@ func TestNATSTriggerStopsPromptlyAndResumesInOrder(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	time.Sleep(200 * time.Millisecond) // anything extra would show now
+	// Stopped, the trigger delivers nothing more: what it delivered twice
+	// (if anything) is in inv.seen now.
 	cancel2()
 	<-done
 	for p, offs := range inv.seen {

@@ -51,10 +51,10 @@ func Reset(ctx context.Context, cfg config.Config, o ResetOptions) error {
 
 	verb := map[bool]string{true: "dropping", false: "would drop"}[o.Yes]
 	var st *store.Store
-	if exists, err := store.DatabaseExists(ctx, cfg.DatabaseURL); err != nil {
+	if exists, err := store.DatabaseExists(ctx, cfg.Database.URL); err != nil {
 		return fmt.Errorf("reset: %w", err)
 	} else if exists {
-		if st, err = store.Open(ctx, cfg.DatabaseURL, store.Options{MaxConns: 2}); err != nil {
+		if st, err = store.Open(ctx, cfg.Database.URL, store.Options{MaxConns: 2}); err != nil {
 			return fmt.Errorf("reset: %w", err)
 		}
 		defer st.Close()
@@ -64,7 +64,7 @@ func Reset(ctx context.Context, cfg config.Config, o ResetOptions) error {
 			switch e.Carrier.Transport {
 			case "nats":
 				fmt.Fprintf(w, "keeping the NATS streams (%s): reset never deletes them; the next election starts after their records. "+
-					"To delete them: nats stream rm %s<topic>_<partition> for each topic and partition\n", e.Carrier.Broker, cfg.NATSStreamPrefix)
+					"To delete them: nats stream rm %s<topic>_<partition> for each topic and partition\n", e.Carrier.Broker, cfg.NATS.StreamPrefix)
 			case "kafka":
 				if len(cfg.Kafka.Brokers) > 0 {
 					fmt.Fprintf(w, "keeping the Kafka topics at %s (%s): reset never deletes them; the next election starts after their records\n",
@@ -72,9 +72,9 @@ func Reset(ctx context.Context, cfg config.Config, o ResetOptions) error {
 				}
 			}
 		}
-		fmt.Fprintf(w, "%s the election's tables in %s (%s)\n", verb, config.RedactedURL(cfg.DatabaseURL), desc)
+		fmt.Fprintf(w, "%s the election's tables in %s (%s)\n", verb, config.RedactedURL(cfg.Database.URL), desc)
 	} else {
-		fmt.Fprintf(w, "no database at %s: nothing to drop\n", config.RedactedURL(cfg.DatabaseURL))
+		fmt.Fprintf(w, "no database at %s: nothing to drop\n", config.RedactedURL(cfg.Database.URL))
 	}
 
 	var dirs []string

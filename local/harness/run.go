@@ -12,7 +12,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/votingpipe/voting/shared/pipeline"
+	"github.com/votingpipe/voting/infra"
+	"github.com/votingpipe/voting/local/trigger"
 	"github.com/votingpipe/voting/shared/register"
 )
 
@@ -37,7 +38,7 @@ type RunOptions struct {
 	Terminal bool
 	Out      io.Writer
 	// Invokers substitutes how functions are invoked (default in-process).
-	Invokers map[string]Invoker
+	Invokers map[string]trigger.Invoker
 }
 
 // Summary is what a run did.
@@ -54,7 +55,7 @@ type Summary struct {
 	// Skipped are the records of earlier elections the functions skipped.
 	Skipped   int64
 	Dashboard string // path of the dashboard, when written
-	Stats     map[string]*Stats
+	Stats     map[string]*trigger.Stats
 }
 
 // Run registers the election (unless it already is) and runs the selected
@@ -64,7 +65,7 @@ func Run(ctx context.Context, env *Env, o RunOptions) (Summary, error) {
 	start := time.Now()
 	log := env.Log
 	if len(o.Functions) == 0 {
-		o.Functions = pipeline.Functions
+		o.Functions = infra.Functions
 	}
 	run := func(fn string) bool { return slices.Contains(o.Functions, fn) }
 
@@ -72,9 +73,9 @@ func Run(ctx context.Context, env *Env, o RunOptions) (Summary, error) {
 	defer cancel()
 	var wg sync.WaitGroup
 	errs := make(chan error, len(o.Functions)+1)
-	stats := map[string]*Stats{}
+	stats := map[string]*trigger.Stats{}
 
-	if run(pipeline.Register) {
+	if run(infra.Register) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -86,7 +87,7 @@ func Run(ctx context.Context, env *Env, o RunOptions) (Summary, error) {
 
 	tr := env.Transport()
 	var groups []string
-	for _, t := range pipeline.Triggers {
+	for _, t := range infra.Triggers {
 		if !run(t.Function) {
 			continue
 		}
@@ -101,7 +102,7 @@ func Run(ctx context.Context, env *Env, o RunOptions) (Summary, error) {
 		if n := o.BatchSize[t.Function]; n > 0 {
 			batch = n
 		}
-		st := &Stats{}
+		st := &trigger.Stats{}
 		stats[t.Function] = st
 		groups = append(groups, t.Group)
 		trig, err := tr.Trigger(t, TriggerOptions{BatchSize: batch, LeaseTTL: o.LeaseTTL}, inv, st)
@@ -118,7 +119,7 @@ func Run(ctx context.Context, env *Env, o RunOptions) (Summary, error) {
 	}
 
 	dashboard := ""
-	if run(pipeline.Dashboard) && env.Config.Dashboard.Bucket == "" {
+	if run(infra.Dashboard) && env.Config.Dashboard.Bucket == "" {
 		abs, _ := filepath.Abs(filepath.Join(env.Config.Dashboard.Dir, "index.html"))
 		dashboard = abs
 		fmt.Fprintf(o.Out, "dashboard: file://%s\n", abs)
@@ -128,11 +129,15 @@ func Run(ctx context.Context, env *Env, o RunOptions) (Summary, error) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	var last Progress
-	if err := env.Deps.Store.Pool().QueryRow(ctx, `SELECT coalesce(sum(votes), 0) FROM tally_candidate`).Scan(&last.Tallied); err != nil {
+	var err error
+	if last.Tallied, _, err = env.Deps.Store.Progress(ctx, env.Config.Topics.Votes); err != nil {
 		return Summary{}, err
 	}
 	initial := last.Tallied
 	lastAt := time.Now()
+	// The election's own span: from the start to the last reading that saw
+	// more votes counted, not to when the harness stopped idling.
+	active := start
 	quiet := 0
 	var runErr error
 loop:
@@ -156,6 +161,9 @@ loop:
 		if dt := now.Sub(lastAt).Seconds(); dt > 0 {
 			p.Rate = float64(p.Tallied-last.Tallied) / dt
 		}
+		if p.Tallied > last.Tallied {
+			active = now
+		}
 		last, lastAt = p, now
 		rep.update(p)
 		if o.UntilDone {
@@ -176,7 +184,10 @@ loop:
 	cancel()
 	wg.Wait()
 
-	sum := Summary{Start: start, Seconds: time.Since(start).Seconds(), Voters: last.Voters, Tallied: last.Tallied,
+	if st := stats[infra.Tally]; st != nil && st.LastProcessed().After(start) {
+		active = st.LastProcessed() // the last batch counted, to the moment
+	}
+	sum := Summary{Start: start, Seconds: active.Sub(start).Seconds(), Voters: last.Voters, Tallied: last.Tallied,
 		Rejected: last.Rejected, TalliedHere: last.Tallied - initial, Dashboard: dashboard, Stats: stats}
 	for _, st := range stats {
 		sum.Skipped += st.Get("skipped")
@@ -195,8 +206,8 @@ func registerElection(ctx context.Context, env *Env, o RunOptions) error {
 	if err != nil {
 		return err
 	}
-	var inv Invoker = lambda.NewHandler(pipeline.RegisterProcessor(env.Deps).Register)
-	if remote := o.Invokers[pipeline.Register]; remote != nil {
+	var inv trigger.Invoker = lambda.NewHandler(env.Register().Register)
+	if remote := o.Invokers[infra.Register]; remote != nil {
 		inv = remote
 	}
 	out, err := inv.Invoke(ctx, payload)
@@ -227,9 +238,7 @@ func progress(ctx context.Context, env *Env, tr Transport, groups []string) (Pro
 		p.Voters, p.Published = e.Voters, e.Published
 		published = e.PublishedAt != nil && e.Published >= e.Voters
 	}
-	if err := env.Deps.Store.Pool().QueryRow(ctx, `SELECT
-		(SELECT coalesce(sum(votes), 0) FROM tally_candidate),
-		(SELECT count(*) FROM rejected_votes WHERE topic = $1)`, env.Config.Topics.Votes).Scan(&p.Tallied, &p.Rejected); err != nil {
+	if p.Tallied, p.Rejected, err = env.Deps.Store.Progress(ctx, env.Config.Topics.Votes); err != nil {
 		return p, false, err
 	}
 	cast, lag, caught, err := tr.Position(ctx, groups)
@@ -241,4 +250,31 @@ func progress(ctx context.Context, env *Env, tr Transport, groups []string) (Pro
 	}
 	p.Cast, p.Lag = cast, lag
 	return p, published && caught, nil
+}
+
+// Print writes the run's summary: votes tallied and rejected, the rate over
+// the election's own span, what each function did, and where the dashboard is.
+func (sum Summary) Print(w io.Writer, functions []string) {
+	fmt.Fprintf(w, "\n%d of %d votes tallied, %d rejected", sum.Tallied, sum.Voters, sum.Rejected)
+	if earlier := sum.Tallied - sum.TalliedHere; earlier > 0 {
+		fmt.Fprintf(w, " (%d of them by an earlier run)", earlier)
+	}
+	fmt.Fprintf(w, "; this run: %d in %.1fs (%.0f votes/s end to end)\n", sum.TalliedHere, sum.Seconds, sum.VotesPerSec)
+	if sum.Skipped > 0 {
+		fmt.Fprintf(w, "skipped %d records of earlier elections (before this election's start on its topics)\n", sum.Skipped)
+	}
+	for _, fn := range functions {
+		if st := sum.Stats[fn]; st != nil {
+			inv := st.Invocations.Load()
+			avg := 0.0
+			if inv > 0 {
+				avg = float64(st.Records.Load()) / float64(inv)
+			}
+			fmt.Fprintf(w, "  %-9s %8d records in %6d invocations (%.0f per batch), %d failed\n",
+				fn, st.Records.Load(), inv, avg, st.Failures.Load())
+		}
+	}
+	if sum.Dashboard != "" {
+		fmt.Fprintf(w, "dashboard: file://%s\n", sum.Dashboard)
+	}
 }

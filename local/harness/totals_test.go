@@ -24,14 +24,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/votingpipe/voting/infra"
 	"github.com/votingpipe/voting/local/harness"
-	"github.com/votingpipe/voting/shared/broker"
-	"github.com/votingpipe/voting/shared/natsbridge"
-	"github.com/votingpipe/voting/shared/pgtest"
-	"github.com/votingpipe/voting/shared/pipeline"
+	"github.com/votingpipe/voting/local/internal/testkit"
+	"github.com/votingpipe/voting/local/natsbridge"
+	"github.com/votingpipe/voting/shared/broker/embedded"
+	"github.com/votingpipe/voting/shared/stream"
 )
 
 // totalRecord is what the contract says a reader keeps of a record.
@@ -120,14 +120,14 @@ func runTallies(t *testing.T, front *harness.Env, tallies []*harness.Env, voters
 		go func() {
 			defer wg.Done()
 			var err error
-			sums[i], err = harness.Run(ctx, env, harness.RunOptions{UntilDone: true, Functions: []string{pipeline.Tally},
-				BatchSize: map[string]int{pipeline.Tally: 200}, Out: io.Discard, LeaseTTL: ttl})
+			sums[i], err = harness.Run(ctx, env, harness.RunOptions{UntilDone: true, Functions: []string{infra.Tally},
+				BatchSize: map[string]int{infra.Tally: 200}, Out: io.Discard, LeaseTTL: ttl})
 			errs <- err
 		}()
 	}
 	if voters > 0 {
 		if _, err := harness.Run(ctx, front, harness.RunOptions{Voters: voters, Candidates: 3, Seed: 42, Rate: rate, UntilDone: true,
-			Functions: []string{pipeline.Register, pipeline.Ballot}, Out: io.Discard}); err != nil {
+			Functions: []string{infra.Register, infra.Ballot}, Out: io.Discard}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -142,12 +142,12 @@ func runTallies(t *testing.T, front *harness.Env, tallies []*harness.Env, voters
 }
 
 func TestPublishedTotalsEndAtTheRecount(t *testing.T) {
-	ext, err := broker.StartEmbedded(broker.EmbeddedOptions{})
+	ext, err := embedded.Start(embedded.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(ext.Close)
-	vars := map[string]string{"KAFKA_BROKERS": ext.Addrs()[0], "DATABASE_URL": pgtest.New(t)}
+	vars := map[string]string{"KAFKA_BROKERS": ext.Addrs()[0], "DATABASE_URL": testkit.NewDatabase(t)}
 	front := drillEnv(t, 4, vars, harness.EnvOptions{})
 	tallies := []*harness.Env{drillEnv(t, 4, vars, harness.EnvOptions{}), drillEnv(t, 4, vars, harness.EnvOptions{})}
 	topics := front.Config.Topics
@@ -171,7 +171,7 @@ func TestPublishedTotalsEndAtTheRecount(t *testing.T) {
 	sums := runTallies(t, front, tallies, voters, 4000, 0)
 	auditOK(t, front, voters)
 	for i, s := range sums {
-		if s.Stats[pipeline.Tally].Records.Load() == 0 {
+		if s.Stats[infra.Tally].Records.Load() == 0 {
 			t.Errorf("tally %d counted nothing: the two consumers did not share the work", i)
 		}
 	}
@@ -181,30 +181,30 @@ func TestPublishedTotalsEndAtTheRecount(t *testing.T) {
 	read := func() map[string]int64 {
 		l := &lastTotals{t: t, last: map[string]totalRecord{}}
 		for _, topic := range []string{topics.CandidateTotals, topics.TurnoutTotals} {
-			eachRecord(t, front, topic, func(r *kgo.Record) { l.add(topic, r.Key, r.Value) })
+			eachRecord(t, front, topic, func(r *stream.Record) { l.add(topic, r.Key, r.Value) })
 		}
 		return l.totals()
 	}
 	checkLastIsRecount(t, front, read(), "after the election")
 
 	// A replay: the tally group starts over from the beginning of the topic.
-	if _, err := kadm.NewClient(front.Deps.Kafka).DeleteGroup(context.Background(), mustGroup(t, pipeline.Tally)); err != nil {
+	if _, err := kadm.NewClient(front.Deps.Kafka).DeleteGroup(context.Background(), mustGroup(t, infra.Tally)); err != nil {
 		t.Fatal(err)
 	}
 	runTallies(t, front, tallies[:1], 0, 0, 0)
 	checkLastIsRecount(t, front, read(), "after a replay")
 	t.Logf("%d totals publishes refused; the tallies processed %d and %d records", faulted.Load(),
-		sums[0].Stats[pipeline.Tally].Records.Load(), sums[1].Stats[pipeline.Tally].Records.Load())
+		sums[0].Stats[infra.Tally].Records.Load(), sums[1].Stats[infra.Tally].Records.Load())
 }
 
 // flakyPublisher refuses a fifth of the publishes to the aggregated topics.
 type flakyPublisher struct {
-	inner   pipeline.Publisher
+	inner   stream.Publisher
 	topics  map[string]bool
 	refused *atomic.Int64
 }
 
-func (f flakyPublisher) Publish(ctx context.Context, recs ...*kgo.Record) error {
+func (f flakyPublisher) Publish(ctx context.Context, recs ...*stream.Record) error {
 	if len(recs) > 0 && f.topics[recs[0].Topic] && rand.IntN(5) == 0 {
 		f.refused.Add(1)
 		return errors.New("injected publish failure after the commit")
@@ -213,7 +213,7 @@ func (f flakyPublisher) Publish(ctx context.Context, recs ...*kgo.Record) error 
 }
 
 func TestPublishedTotalsEndAtTheRecountOnNATS(t *testing.T) {
-	prefix, dsn := natsPrefix(), pgtest.New(t)
+	prefix, dsn := natsPrefix(), testkit.NewDatabase(t)
 	front, b := natsEnvWith(t, 4, prefix, dsn)
 	topics := front.Config.Topics
 	var refused atomic.Int64
@@ -228,7 +228,7 @@ func TestPublishedTotalsEndAtTheRecountOnNATS(t *testing.T) {
 	sums := runTallies(t, front, tallies, voters, 3000, 900*time.Millisecond)
 	natsAuditOK(t, front)
 	for i, s := range sums {
-		if s.Stats[pipeline.Tally].Records.Load() == 0 {
+		if s.Stats[infra.Tally].Records.Load() == 0 {
 			t.Errorf("tally %d counted nothing: the two consumers did not share the work", i)
 		}
 	}
@@ -257,5 +257,5 @@ func TestPublishedTotalsEndAtTheRecountOnNATS(t *testing.T) {
 	}
 	checkLastIsRecount(t, front, l.totals(), "after the election")
 	t.Logf("%d totals publishes refused; the tallies processed %d and %d records", refused.Load(),
-		sums[0].Stats[pipeline.Tally].Records.Load(), sums[1].Stats[pipeline.Tally].Records.Load())
+		sums[0].Stats[infra.Tally].Records.Load(), sums[1].Stats[infra.Tally].Records.Load())
 }

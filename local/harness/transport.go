@@ -6,9 +6,10 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
+	"github.com/votingpipe/voting/infra"
+	"github.com/votingpipe/voting/local/trigger"
 	"github.com/votingpipe/voting/shared/broker"
 	"github.com/votingpipe/voting/shared/election"
-	"github.com/votingpipe/voting/shared/pipeline"
 )
 
 // Runner is a running trigger: it feeds one function until ctx is done.
@@ -16,11 +17,21 @@ type Runner interface {
 	Run(ctx context.Context) error
 }
 
+// mapping is the event-source mapping of trigger t as the harness runs it.
+func (e *Env) mapping(t infra.Trigger, o TriggerOptions, inv trigger.Invoker, stats *trigger.Stats) trigger.Mapping {
+	batch := t.BatchSize
+	if o.BatchSize > 0 {
+		batch = o.BatchSize
+	}
+	return trigger.Mapping{Function: t.Function, Topic: t.Topic(e.Config.Topics), Group: t.Group, BatchSize: batch,
+		Window: t.Window, Invoker: inv, Meta: e.Meta(), GiveUp: e.GiveUp(t), Stats: stats, Log: e.Log}
+}
+
 // Transport is what carries records between the functions: Kafka (the
 // default) or another broker bridged to the same events.KafkaEvent shape.
 type Transport interface {
 	// Trigger returns the runner that feeds function t's invocations.
-	Trigger(t pipeline.Trigger, o TriggerOptions, inv Invoker, stats *Stats) (Runner, error)
+	Trigger(t infra.Trigger, o TriggerOptions, inv trigger.Invoker, stats *trigger.Stats) (Runner, error)
 	// Position reports the votes cast so far (records on the votes topic) and
 	// each consumer group's lag; caught is true when every group has
 	// consumed everything.
@@ -33,7 +44,7 @@ type Transport interface {
 
 // TriggerOptions tune a trigger beyond its function's table entry.
 type TriggerOptions struct {
-	// BatchSize is the most records per invocation.
+	// BatchSize overrides the trigger's batch size when > 0.
 	BatchSize int
 	// LeaseTTL is how long a NATS trigger holds a partition without
 	// renewing it (default natsbridge.DefaultLeaseTTL).
@@ -43,24 +54,12 @@ type TriggerOptions struct {
 // kafkaTransport is the Kafka transport of an Env.
 type kafkaTransport struct{ env *Env }
 
-func (k kafkaTransport) Trigger(t pipeline.Trigger, o TriggerOptions, inv Invoker, stats *Stats) (Runner, error) {
+func (k kafkaTransport) Trigger(t infra.Trigger, o TriggerOptions, inv trigger.Invoker, stats *trigger.Stats) (Runner, error) {
 	opts, err := k.env.ClientOpts()
 	if err != nil {
 		return nil, err
 	}
-	return &KafkaTrigger{
-		Function:   t.Function,
-		Topics:     t.Topics(k.env.Config.Topics),
-		Group:      t.Group,
-		BatchSize:  o.BatchSize,
-		Window:     t.Window,
-		Invoker:    inv,
-		Meta:       k.env.Meta(),
-		ClientOpts: opts,
-		GiveUp:     k.env.GiveUp(t),
-		Log:        k.env.Log,
-		Stats:      stats,
-	}, nil
+	return &trigger.KafkaTrigger{Mapping: k.env.mapping(t, o, inv, stats), ClientOpts: opts}, nil
 }
 
 func (k kafkaTransport) Position(ctx context.Context, groups []string) (int64, map[string]int64, bool, error) {

@@ -18,26 +18,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/votingpipe/voting/infra"
 	"github.com/votingpipe/voting/local/harness"
+	"github.com/votingpipe/voting/local/internal/lambdatest"
+	"github.com/votingpipe/voting/local/internal/testkit"
+	"github.com/votingpipe/voting/local/invoke"
 	"github.com/votingpipe/voting/shared/config"
-	"github.com/votingpipe/voting/shared/lambdatest"
-	"github.com/votingpipe/voting/shared/pgtest"
-	"github.com/votingpipe/voting/shared/pipeline"
 )
 
-var functions = []string{pipeline.Register, pipeline.Ballot, pipeline.Tally}
-
-// build compiles the bootstraps as `make build` does (for this machine's
-// architecture) and the emulator, into dir.
-func build(t *testing.T) (dir, rie string) {
-	t.Helper()
-	dir = t.TempDir()
-	rie, err := lambdatest.Build("../..", dir, functions)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dir, rie
-}
+// functions run under the emulator for the harness-driven election.
+var functions = []string{infra.Register, infra.Ballot, infra.Tally}
 
 // emulate runs bootstrap under the emulator with env as the whole
 // environment and returns its invocation URL.
@@ -57,8 +47,8 @@ func TestHarnessDrivesBootstrapsUnderEmulator(t *testing.T) {
 	dir, rie := build(t)
 	t.Logf("built bootstraps and emulator in %s", time.Since(start).Round(time.Millisecond))
 
-	dsn := pgtest.New(t)
-	cfg, err := config.LoadFrom(map[string]string{
+	dsn := testkit.NewDatabase(t)
+	cfg, err := config.LoadFrom[config.Config](map[string]string{
 		"DATABASE_URL":     dsn,
 		"DASHBOARD_DIR":    t.TempDir(),
 		"KAFKA_PARTITIONS": "2",
@@ -91,19 +81,19 @@ func TestHarnessDrivesBootstrapsUnderEmulator(t *testing.T) {
 		spec = append(spec, fn+"="+u)
 	}
 	// What --invoke-endpoint register=URL,ballot=URL,tally=URL builds.
-	endpoints, err := harness.ParseEndpoints(strings.Join(spec, ","))
+	endpoints, err := invoke.ParseEndpoints(strings.Join(spec, ","))
 	if err != nil {
 		t.Fatal(err)
 	}
-	invokers, err := harness.InvokeTargets{Endpoints: endpoints}.Invokers(context.Background(), functions)
+	invokers, err := invoke.Targets{Endpoints: endpoints}.Invokers(context.Background(), functions)
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	// A handler error comes back from the emulator as HTTP 200 with an
 	// errorType body: the invoker reports it as a function error.
-	_, err = invokers[pipeline.Tally].Invoke(context.Background(), []byte(`{"records": 5}`))
-	var fe *harness.FunctionError
+	_, err = invokers[infra.Tally].Invoke(context.Background(), []byte(`{"records": 5}`))
+	var fe *invoke.FunctionError
 	if !errors.As(err, &fe) {
 		t.Fatalf("a malformed event answered %v; want a function error", err)
 	}
@@ -135,8 +125,8 @@ func TestHarnessDrivesBootstrapsUnderEmulator(t *testing.T) {
 		}
 	}
 	t.Logf("election of %d voters through the emulated functions in %.1fs: ballot %d invocations, tally %d",
-		voters, sum.Seconds, sum.Stats[pipeline.Ballot].Invocations.Load(), sum.Stats[pipeline.Tally].Invocations.Load())
-	if f := sum.Stats[pipeline.Tally].Failures.Load() + sum.Stats[pipeline.Ballot].Failures.Load(); f != 0 {
+		voters, sum.Seconds, sum.Stats[infra.Ballot].Invocations.Load(), sum.Stats[infra.Tally].Invocations.Load())
+	if f := sum.Stats[infra.Tally].Failures.Load() + sum.Stats[infra.Ballot].Failures.Load(); f != 0 {
 		t.Fatalf("%d failed invocations; the single-environment endpoints must be invoked one at a time", f)
 	}
 }

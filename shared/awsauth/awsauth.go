@@ -9,111 +9,43 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sasl"
-	saslaws "github.com/twmb/franz-go/pkg/sasl/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/votingpipe/voting/shared/config"
+	"github.com/votingpipe/voting/shared/store"
 )
 
-// KafkaSecretEnv names a Secrets Manager secret holding the SASL/SCRAM
-// credentials as MSK stores them: {"username": "...", "password": "..."}.
-// ExportKafkaSecret turns it into KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD,
-// so no password is ever written into the function's configuration.
-const KafkaSecretEnv = "KAFKA_SASL_SECRET_ARN"
-
-// loadAWS loads the default AWS configuration (environment, shared files,
-// the Lambda execution role), with region when it is not empty.
-func loadAWS(ctx context.Context, region string) (aws.Config, error) {
-	var opts []func(*awsconfig.LoadOptions) error
-	if region != "" {
-		opts = append(opts, awsconfig.WithRegion(region))
-	}
-	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
-	if err != nil {
-		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
-	}
-	return cfg, nil
+// Credentials returns the function's credentials as the SDK takes them:
+// Lambda puts its execution role's in the environment (config.AWS), which
+// is all the default chain would read there, without linking the chain's
+// other sources (shared files, SSO, IMDS) into every function.
+func Credentials(a config.AWS) aws.CredentialsProvider {
+	return credentials.NewStaticCredentialsProvider(a.AccessKeyID, a.SecretAccessKey, a.SessionToken)
 }
 
-// IAMMechanism returns the AWS_MSK_IAM SASL mechanism. Credentials are
-// retrieved (and cached and refreshed by the SDK) for every new broker
-// connection, so rotated role credentials are picked up.
-func IAMMechanism(ctx context.Context, region string) (sasl.Mechanism, error) {
-	cfg, err := loadAWS(ctx, region)
-	if err != nil {
-		return nil, err
-	}
-	creds := aws.NewCredentialsCache(cfg.Credentials)
-	return saslaws.ManagedStreamingIAM(func(ctx context.Context) (saslaws.Auth, error) {
-		c, err := creds.Retrieve(ctx)
-		if err != nil {
-			return saslaws.Auth{}, fmt.Errorf("AWS credentials for MSK IAM: %w", err)
-		}
-		return saslaws.Auth{AccessKey: c.AccessKeyID, SecretKey: c.SecretAccessKey, SessionToken: c.SessionToken}, nil
-	}), nil
+// SecretReader reads the string value of a secret; SecretsManager is the
+// real one, tests give another.
+type SecretReader interface {
+	SecretString(ctx context.Context, arn string) (string, error)
 }
 
-// IAMAuth is broker.IAMAuth for the deployed functions.
-func IAMAuth(region string) (kgo.Opt, error) {
-	m, err := IAMMechanism(context.Background(), region)
-	if err != nil {
-		return nil, err
-	}
-	return kgo.SASL(m), nil
-}
-
-// SecretGetter is the part of *secretsmanager.Client that this package uses.
-type SecretGetter interface {
-	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
-}
-
-var _ SecretGetter = (*secretsmanager.Client)(nil)
-
-// Secrets reads secrets through Client, or through a client made from the
-// default AWS configuration on first use when Client is nil.
+// Secrets reads the pipeline's secrets through Reader, or through Secrets
+// Manager with AWS (the region and credentials Lambda sets) when Reader is
+// nil.
 type Secrets struct {
-	Client SecretGetter
-	Region string
-
-	once sync.Once
-	err  error
-}
-
-func (s *Secrets) client(ctx context.Context) (SecretGetter, error) {
-	s.once.Do(func() {
-		if s.Client != nil {
-			return
-		}
-		cfg, err := loadAWS(ctx, s.Region)
-		if err != nil {
-			s.err = err
-			return
-		}
-		s.Client = secretsmanager.NewFromConfig(cfg)
-	})
-	return s.Client, s.err
+	Reader SecretReader
+	AWS    config.AWS
 }
 
 // String returns the SecretString of the secret arn.
 func (s *Secrets) String(ctx context.Context, arn string) (string, error) {
-	cl, err := s.client(ctx)
-	if err != nil {
-		return "", err
+	r := s.Reader
+	if r == nil {
+		r = &SecretsManager{AWS: s.AWS}
 	}
-	out, err := cl.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn)})
-	if err != nil {
-		return "", fmt.Errorf("read secret %s: %w", arn, err)
-	}
-	if out.SecretString == nil {
-		return "", fmt.Errorf("secret %s has no SecretString (binary secrets are not supported)", arn)
-	}
-	return *out.SecretString, nil
+	return r.SecretString(ctx, arn)
 }
 
 // DatabaseSecret is the JSON of a database secret as RDS and Secrets
@@ -199,18 +131,22 @@ func MergeDatabaseURL(base string, s DatabaseSecret) (string, error) {
 	return u.String(), nil
 }
 
-// DatabaseURL resolves the connection string from cfg.DatabaseSecretARN and
-// cfg.DatabaseURL.
-func (s *Secrets) DatabaseURL(ctx context.Context, cfg config.Config) (string, error) {
-	text, err := s.String(ctx, cfg.DatabaseSecretARN)
+// DatabaseURL returns the connection string: DATABASE_URL, with the user
+// and password (and host, port, dbname where given) of the secret
+// DATABASE_SECRET_ARN names, when it is set.
+func (s *Secrets) DatabaseURL(ctx context.Context, db config.Database) (string, error) {
+	if db.SecretARN == "" {
+		return db.URL, nil
+	}
+	text, err := s.String(ctx, db.SecretARN)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("DATABASE_SECRET_ARN: %w", err)
 	}
 	sec, err := ParseDatabaseSecret(text)
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", cfg.DatabaseSecretARN, err)
+		return "", fmt.Errorf("DATABASE_SECRET_ARN %s: %w", db.SecretARN, err)
 	}
-	return MergeDatabaseURL(cfg.DatabaseURL, sec)
+	return MergeDatabaseURL(db.URL, sec)
 }
 
 // KafkaSecret is an MSK SASL/SCRAM secret.
@@ -219,41 +155,30 @@ type KafkaSecret struct {
 	Password string `json:"password"`
 }
 
-// KafkaCredentials fills cfg.Kafka's SCRAM username and password from the
-// secret KAFKA_SASL_SECRET_ARN names, when it is set and they are not.
-func (s *Secrets) KafkaCredentials(ctx context.Context, cfg *config.Config) error {
-	k := &cfg.Kafka
+// KafkaCredentials fills k's SCRAM username and password from the secret
+// KAFKA_SASL_SECRET_ARN names, when it is set and they are not.
+func (s *Secrets) KafkaCredentials(ctx context.Context, k *config.Kafka) error {
 	if k.SASLSecretARN == "" || (k.SASLUsername != "" && k.SASLPassword != "") {
 		return nil
 	}
 	text, err := s.String(ctx, k.SASLSecretARN)
 	if err != nil {
-		return fmt.Errorf("%s: %w", KafkaSecretEnv, err)
+		return fmt.Errorf("%s: %w", "KAFKA_SASL_SECRET_ARN", err)
 	}
 	var ks KafkaSecret
 	if err := json.Unmarshal([]byte(text), &ks); err != nil || ks.Username == "" || ks.Password == "" {
-		return fmt.Errorf("%s: secret %s is not {\"username\": ..., \"password\": ...}", KafkaSecretEnv, k.SASLSecretARN)
+		return fmt.Errorf("%s: secret %s is not {\"username\": ..., \"password\": ...}", "KAFKA_SASL_SECRET_ARN", k.SASLSecretARN)
 	}
 	k.SASLUsername, k.SASLPassword = ks.Username, ks.Password
 	return nil
 }
 
-// Default reads secrets with the default AWS configuration.
-var Default = &Secrets{}
-
-// DatabaseURL is pipeline.ResolveDatabaseURL for the deployed functions.
-func DatabaseURL(ctx context.Context, cfg config.Config) (string, error) {
-	if Default.Region == "" {
-		Default.Region = cfg.Kafka.AWSRegion
+// OpenStore opens the function's database: DATABASE_URL with the
+// credentials of DATABASE_SECRET_ARN (when set), migrated.
+func OpenStore(ctx context.Context, db config.Database, a config.AWS) (*store.Store, error) {
+	dsn, err := (&Secrets{AWS: a}).DatabaseURL(ctx, db)
+	if err != nil {
+		return nil, err
 	}
-	return Default.DatabaseURL(ctx, cfg)
-}
-
-// KafkaCredentials is (*Secrets).KafkaCredentials with the default AWS
-// configuration.
-func KafkaCredentials(ctx context.Context, cfg *config.Config) error {
-	if Default.Region == "" {
-		Default.Region = cfg.Kafka.AWSRegion
-	}
-	return Default.KafkaCredentials(ctx, cfg)
+	return store.Open(ctx, dsn, store.Options{MaxConns: db.MaxConns, Migrate: true})
 }

@@ -4,11 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/votingpipe/voting/shared/awsauth"
@@ -18,12 +19,12 @@ import (
 // fakeSecrets serves SecretString values by ARN.
 type fakeSecrets map[string]string
 
-func (f fakeSecrets) GetSecretValue(_ context.Context, in *secretsmanager.GetSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
-	s, ok := f[aws.ToString(in.SecretId)]
+func (f fakeSecrets) SecretString(_ context.Context, arn string) (string, error) {
+	s, ok := f[arn]
 	if !ok {
-		return nil, errors.New("ResourceNotFoundException: secret not found")
+		return "", errors.New("ResourceNotFoundException: secret " + arn + " not found")
 	}
-	return &secretsmanager.GetSecretValueOutput{SecretString: aws.String(s)}, nil
+	return s, nil
 }
 
 func TestMergeDatabaseURL(t *testing.T) {
@@ -102,8 +103,8 @@ func TestParseDatabaseSecret(t *testing.T) {
 
 func TestSecretsDatabaseURL(t *testing.T) {
 	sec, _ := json.Marshal(map[string]any{"username": "voting", "password": "pw", "host": "db", "port": 5432})
-	s := &awsauth.Secrets{Client: fakeSecrets{"arn:db": string(sec)}}
-	cfg := config.Config{DatabaseURL: "postgres://localhost/voting?sslmode=require", DatabaseSecretARN: "arn:db"}
+	s := &awsauth.Secrets{Reader: fakeSecrets{"arn:db": string(sec)}}
+	cfg := config.Database{URL: "postgres://localhost/voting?sslmode=require", SecretARN: "arn:db"}
 	got, err := s.DatabaseURL(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -111,20 +112,20 @@ func TestSecretsDatabaseURL(t *testing.T) {
 	if want := "postgres://voting:pw@db:5432/voting?sslmode=require"; got != want {
 		t.Errorf("got %s, want %s", got, want)
 	}
-	cfg.DatabaseSecretARN = "arn:missing"
+	cfg.SecretARN = "arn:missing"
 	if _, err := s.DatabaseURL(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "arn:missing") {
 		t.Errorf("missing secret: %v", err)
 	}
 }
 
 func TestKafkaCredentials(t *testing.T) {
-	s := &awsauth.Secrets{Client: fakeSecrets{"arn:scram": `{"username":"voting","password":"scram-pw"}`, "arn:bad": `{}`}}
-	cfg, err := config.LoadFrom(map[string]string{"KAFKA_BROKERS": "b:9096", "KAFKA_TLS": "true",
+	s := &awsauth.Secrets{Reader: fakeSecrets{"arn:scram": `{"username":"voting","password":"scram-pw"}`, "arn:bad": `{}`}}
+	cfg, err := config.LoadFrom[config.Config](map[string]string{"KAFKA_BROKERS": "b:9096", "KAFKA_TLS": "true",
 		"KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "KAFKA_SASL_SECRET_ARN": "arn:scram"}, config.Lambda)
 	if err != nil {
 		t.Fatalf("SCRAM credentials from a secret must not be required in the environment: %v", err)
 	}
-	if err := s.KafkaCredentials(context.Background(), &cfg); err != nil {
+	if err := s.KafkaCredentials(context.Background(), &cfg.Kafka); err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Kafka.SASLUsername != "voting" || cfg.Kafka.SASLPassword != "scram-pw" {
@@ -132,39 +133,41 @@ func TestKafkaCredentials(t *testing.T) {
 	}
 
 	cfg.Kafka.SASLUsername, cfg.Kafka.SASLSecretARN = "", "arn:bad"
-	if err := s.KafkaCredentials(context.Background(), &cfg); err == nil {
+	if err := s.KafkaCredentials(context.Background(), &cfg.Kafka); err == nil {
 		t.Error("a secret without username and password was accepted")
 	}
 }
 
-func TestIAMMechanism(t *testing.T) {
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
-	t.Setenv("AWS_SESSION_TOKEN", "token")
-	t.Setenv("AWS_CONFIG_FILE", "/nonexistent")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-	m, err := awsauth.IAMMechanism(context.Background(), "eu-west-1")
+// The Secrets Manager client signs GetSecretValue with Signature Version 4
+// for the secret's region, reads the value, and names the secret and AWS's
+// error code on failure, never a value.
+func TestSecretsManagerGetSecretValue(t *testing.T) {
+	var got struct{ target, auth, body string }
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got.target, got.auth, got.body = r.Header.Get("X-Amz-Target"), r.Header.Get("Authorization"), string(b)
+		if strings.Contains(got.body, "missing") {
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, `{"__type":"com.amazonaws.secretsmanager#ResourceNotFoundException","message":"not found"}`) //nolint:errcheck
+			return
+		}
+		io.WriteString(w, `{"ARN":"x","SecretString":"{\"username\":\"u\",\"password\":\"p\"}"}`) //nolint:errcheck
+	}))
+	defer srv.Close()
+	m := &awsauth.SecretsManager{Endpoint: srv.URL, AWS: config.AWS{Region: "us-east-1", AccessKeyID: "AKIDTEST", SecretAccessKey: "k"}}
+	v, err := m.SecretString(context.Background(), "arn:aws:secretsmanager:eu-west-1:123456789012:secret:db")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Name() != "AWS_MSK_IAM" {
-		t.Errorf("mechanism %s", m.Name())
+	if v != `{"username":"u","password":"p"}` {
+		t.Errorf("value %q", v)
 	}
-	_, first, err := m.Authenticate(context.Background(), "b-1.voting.abc123.c2.kafka.eu-west-1.amazonaws.com:9098")
-	if err != nil {
-		t.Fatal(err)
+	if got.target != "secretsmanager.GetSecretValue" || !strings.Contains(got.auth, "AKIDTEST/") ||
+		!strings.Contains(got.auth, "/eu-west-1/secretsmanager/aws4_request") || !strings.Contains(got.body, `"SecretId"`) {
+		t.Errorf("request: %+v", got)
 	}
-	var msg map[string]string
-	if err := json.Unmarshal(first, &msg); err != nil {
-		t.Fatalf("challenge %s: %v", first, err)
-	}
-	if !strings.HasPrefix(msg["x-amz-credential"], "AKIDEXAMPLE/") || !strings.Contains(msg["x-amz-credential"], "/eu-west-1/kafka-cluster/") {
-		t.Errorf("x-amz-credential %q", msg["x-amz-credential"])
-	}
-	if msg["x-amz-security-token"] != "token" || msg["action"] != "kafka-cluster:Connect" {
-		t.Errorf("challenge %v", msg)
-	}
-	if strings.Contains(string(first), "wJalrXUtnFEMI") {
-		t.Error("the challenge carries the secret key")
+	_, err = m.SecretString(context.Background(), "arn:aws:secretsmanager:eu-west-1:123456789012:secret:missing")
+	if err == nil || !strings.Contains(err.Error(), "ResourceNotFoundException") || !strings.Contains(err.Error(), ":secret:missing") {
+		t.Errorf("error %v, want one naming the secret and AWS's code", err)
 	}
 }

@@ -13,35 +13,37 @@ import (
 	"sync"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
+	"github.com/votingpipe/voting/shared/config"
 	"github.com/votingpipe/voting/shared/deadletter"
 	"github.com/votingpipe/voting/shared/election"
-	"github.com/votingpipe/voting/shared/store"
+	"github.com/votingpipe/voting/shared/stream"
 )
 
 // Stage is this stage's name in dead-letter headers.
 const Stage = "ballot"
 
-// Roll is where the ballot sheet (seed and candidates) is read from;
-// *store.Store implements it.
+// Roll is where the ballot sheet (seed and candidates) is read from; the
+// Postgres store implements it.
 type Roll interface {
-	Election(ctx context.Context) (*store.Election, error)
+	Election(ctx context.Context) (*election.Election, error)
 	ElectionID(ctx context.Context) (string, error)
-	Candidates(ctx context.Context) ([]store.CandidateRow, error)
+	Candidates(ctx context.Context) ([]election.WeightedCandidate, error)
 }
 
-var _ Roll = (*store.Store)(nil)
-
-// Publisher produces records synchronously.
-type Publisher interface {
-	Publish(ctx context.Context, recs ...*kgo.Record) error
+// New returns the ballot stage of the configured topics, reading the sheet
+// from roll and publishing with pub.
+func New(roll Roll, pub stream.Publisher, t config.Topics, r config.Records, log *slog.Logger) *Processor {
+	return &Processor{Roll: roll, Publisher: pub, VotesTopic: t.Votes, VotersDLQ: t.VotersDLQ, MaxRecordBytes: r.MaxBytes, Log: log}
 }
+
+// MetricNames name the ballot's summary counters as metrics (see
+// kafkaevent.Measured).
+var MetricNames = map[string]string{"votes": "VotesCast", "dead_lettered": "VotersDeadLettered", "skipped": "RecordsSkipped"}
 
 // Processor turns voter records into votes.
 type Processor struct {
 	Roll      Roll
-	Publisher Publisher
+	Publisher stream.Publisher
 	// VotesTopic receives the votes, VotersDLQ the voter records that cannot
 	// become votes.
 	VotesTopic     string
@@ -78,7 +80,7 @@ func NewSheet(seed int64, candidates []election.Candidate, weights []float64) *S
 }
 
 // ErrNoElection means no election is registered yet; the batch is retried.
-var ErrNoElection = store.ErrNoElection
+var ErrNoElection = election.ErrNoElection
 
 // LoadSheet returns the ballot sheet, read once per election: the candidates
 // of an election never change once registered. Every call checks (one
@@ -138,7 +140,7 @@ func (s *Sheet) Cast(dst []byte, voterID string, rec []byte, ts time.Time) []byt
 // Process casts the votes of one partition's voter records. Records that are
 // not valid voters are dead-lettered; votes and dead letters are produced
 // together before it returns.
-func (p *Processor) Process(ctx context.Context, recs []*kgo.Record) (map[string]int, error) {
+func (p *Processor) Process(ctx context.Context, recs []*stream.Record) (map[string]int, error) {
 	sheet, err := p.LoadSheet(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load ballot sheet: %w", err)
@@ -164,7 +166,7 @@ func (p *Processor) Process(ctx context.Context, recs []*kgo.Record) (map[string
 		}
 	}
 	recs = recs[skipped:]
-	out := make([]*kgo.Record, 0, len(recs))
+	out := make([]*stream.Record, 0, len(recs))
 	var votes, dead int
 	for _, r := range recs {
 		v, err := election.DecodeVoter(r.Value, p.MaxRecordBytes)
@@ -178,7 +180,7 @@ func (p *Processor) Process(ctx context.Context, recs []*kgo.Record) (map[string
 			continue
 		}
 		val := sheet.Cast(make([]byte, 0, len(r.Value)+512), v.VoterID, r.Value, r.Timestamp)
-		out = append(out, &kgo.Record{Topic: p.VotesTopic, Key: []byte(v.VoterID), Value: val})
+		out = append(out, &stream.Record{Topic: p.VotesTopic, Key: []byte(v.VoterID), Value: val})
 		votes++
 	}
 	if dead > 0 && p.Log != nil {

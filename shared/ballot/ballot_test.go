@@ -9,30 +9,29 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/votingpipe/voting/shared/ballot"
 	"github.com/votingpipe/voting/shared/deadletter"
 	"github.com/votingpipe/voting/shared/election"
 	"github.com/votingpipe/voting/shared/generator"
-	"github.com/votingpipe/voting/shared/pgtest"
+	"github.com/votingpipe/voting/shared/internal/testkit"
 	"github.com/votingpipe/voting/shared/store"
+	"github.com/votingpipe/voting/shared/stream"
 )
 
 // capture is a Publisher that keeps what it is given.
 type capture struct {
 	mu   sync.Mutex
-	recs []*kgo.Record
+	recs []*stream.Record
 }
 
-func (c *capture) Publish(_ context.Context, recs ...*kgo.Record) error {
+func (c *capture) Publish(_ context.Context, recs ...*stream.Record) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.recs = append(c.recs, recs...)
 	return nil
 }
 
-func (c *capture) take() []*kgo.Record {
+func (c *capture) take() []*stream.Record {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := c.recs
@@ -48,7 +47,7 @@ func (c *capture) take() []*kgo.Record {
 // with its headers.
 func FuzzBallotProcess(f *testing.F) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, pgtest.New(f), store.Options{})
+	st, err := store.Open(ctx, testkit.NewDatabase(f), store.Options{})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -57,13 +56,13 @@ func FuzzBallotProcess(f *testing.F) {
 		f.Fatal(err)
 	}
 	cands := generator.Candidates(9, 3)
-	rows := make([]store.CandidateRow, len(cands))
+	rows := make([]election.WeightedCandidate, len(cands))
 	standing := map[string]bool{}
 	for i, c := range cands {
-		rows[i] = store.CandidateRow{Candidate: c, Weight: float64(i + 1)}
+		rows[i] = election.WeightedCandidate{Candidate: c, Weight: float64(i + 1)}
 		standing[c.CandidateID] = true
 	}
-	if _, err := st.BeginElection(ctx, store.Election{Name: "f", Seed: 9, Voters: 1, Candidates: 3, Fingerprint: "f"}, rows); err != nil {
+	if _, err := st.BeginElection(ctx, election.Election{Name: "f", Seed: 9, Voters: 1, Candidates: 3, Fingerprint: "f"}, rows); err != nil {
 		f.Fatal(err)
 	}
 	pub := &capture{}
@@ -91,8 +90,8 @@ func FuzzBallotProcess(f *testing.F) {
 	}
 	at := time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, value []byte) {
-		r := &kgo.Record{Topic: "voters_topic", Partition: 1, Offset: 5, Key: []byte("k"), Value: value, Timestamp: at}
-		sum, err := p.Process(ctx, []*kgo.Record{r})
+		r := &stream.Record{Topic: "voters_topic", Partition: 1, Offset: 5, Key: []byte("k"), Value: value, Timestamp: at}
+		sum, err := p.Process(ctx, []*stream.Record{r})
 		if err != nil {
 			t.Fatalf("a voter record failed its batch (it would be retried forever): %v", err)
 		}
@@ -106,9 +105,9 @@ func FuzzBallotProcess(f *testing.F) {
 			if o.Topic != "voters_dlq" || !slices.Equal(o.Value, value) {
 				t.Fatalf("a bad voter record became %s %q", o.Topic, o.Value)
 			}
-			if deadletter.Header(o, deadletter.HeaderStage) != ballot.Stage || deadletter.Header(o, deadletter.HeaderSourceOffset) != "5" ||
-				deadletter.Header(o, deadletter.HeaderSourcePartition) != "1" || deadletter.Header(o, deadletter.HeaderSourceTopic) != "voters_topic" ||
-				deadletter.Header(o, deadletter.HeaderReason) == "" || deadletter.Header(o, deadletter.HeaderDetail) == "" {
+			if o.Header(deadletter.HeaderStage) != ballot.Stage || o.Header(deadletter.HeaderSourceOffset) != "5" ||
+				o.Header(deadletter.HeaderSourcePartition) != "1" || o.Header(deadletter.HeaderSourceTopic) != "voters_topic" ||
+				o.Header(deadletter.HeaderReason) == "" || o.Header(deadletter.HeaderDetail) == "" {
 				t.Fatalf("dead letter headers %v", o.Headers)
 			}
 			return

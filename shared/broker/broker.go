@@ -10,7 +10,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"strings"
 	"time"
@@ -18,21 +17,21 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/votingpipe/voting/shared/config"
 	"github.com/votingpipe/voting/shared/election"
+	"github.com/votingpipe/voting/shared/stream"
 )
-
-// IAMAuth returns a SASL mechanism for AWS_MSK_IAM. It is set by the AWS
-// build of the functions (see package awsauth); nil means unsupported.
-var IAMAuth func(region string) (kgo.Opt, error)
 
 // ClientOptions returns the franz-go options that reach the configured
 // brokers, with the project's producer defaults: idempotent writes, snappy
-// compression (franz-go's default) and a short linger so batches fill.
-func ClientOptions(k config.Kafka) ([]kgo.Opt, error) {
+// compression (franz-go's default) and a short linger so batches fill. iam
+// is the AWS_MSK_IAM mechanism (awsauth.IAMMechanism in the deployed
+// functions; nil where IAM is not available, as in the local harness).
+func ClientOptions(k config.Kafka, iam sasl.Mechanism) ([]kgo.Opt, error) {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(k.Brokers...),
 		kgo.ClientID(k.ClientID),
@@ -65,14 +64,10 @@ func ClientOptions(k config.Kafka) ([]kgo.Opt, error) {
 	case "SCRAM-SHA-512":
 		opts = append(opts, kgo.SASL(scram.Auth{User: k.SASLUsername, Pass: k.SASLPassword}.AsSha512Mechanism()))
 	case "AWS_MSK_IAM":
-		if IAMAuth == nil {
-			return nil, errors.New("KAFKA_SASL_MECHANISM=AWS_MSK_IAM is not available in this build")
+		if iam == nil {
+			return nil, errors.New("KAFKA_SASL_MECHANISM=AWS_MSK_IAM is available in the deployed functions only")
 		}
-		o, err := IAMAuth(k.AWSRegion)
-		if err != nil {
-			return nil, fmt.Errorf("AWS_MSK_IAM: %w", err)
-		}
-		opts = append(opts, o)
+		opts = append(opts, kgo.SASL(iam))
 	default:
 		return nil, fmt.Errorf("KAFKA_SASL_MECHANISM %q is not supported", k.SASLMechanism)
 	}
@@ -80,14 +75,31 @@ func ClientOptions(k config.Kafka) ([]kgo.Opt, error) {
 }
 
 // NewClient returns a client for the configured brokers plus extra options.
-func NewClient(k config.Kafka, extra ...kgo.Opt) (*kgo.Client, error) {
-	opts, err := ClientOptions(k)
+func NewClient(k config.Kafka, iam sasl.Mechanism, extra ...kgo.Opt) (*kgo.Client, error) {
+	opts, err := ClientOptions(k, iam)
 	if err != nil {
 		return nil, err
 	}
 	cl, err := kgo.NewClient(append(opts, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	return cl, nil
+}
+
+// Connect returns a client for the configured brokers and checks it reaches
+// them, so that wrong brokers, TLS or SASL settings fail the start (a Lambda
+// init error naming them) rather than the first batch.
+func Connect(ctx context.Context, k config.Kafka, iam sasl.Mechanism, extra ...kgo.Opt) (*kgo.Client, error) {
+	cl, err := NewClient(k, iam, extra...)
+	if err != nil {
+		return nil, err
+	}
+	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := cl.Ping(pctx); err != nil {
+		cl.Close()
+		return nil, fmt.Errorf("connect to Kafka at %s: %w", strings.Join(k.Brokers, ","), err)
 	}
 	return cl, nil
 }
@@ -103,15 +115,11 @@ type TopicSpec struct {
 // Topics returns the pipeline's topics with partitions each; the aggregated
 // totals are compacted so a new consumer reads only the latest per key.
 func Topics(t config.Topics, partitions int) []TopicSpec {
-	p := int32(partitions)
-	return []TopicSpec{
-		{Name: t.Voters, Partitions: p},
-		{Name: t.Votes, Partitions: p},
-		{Name: t.CandidateTotals, Partitions: p, Compacted: true},
-		{Name: t.TurnoutTotals, Partitions: p, Compacted: true},
-		{Name: t.VotesDLQ, Partitions: p},
-		{Name: t.VotersDLQ, Partitions: p},
+	var out []TopicSpec
+	for _, tp := range t.List() {
+		out = append(out, TopicSpec{Name: tp.Name, Partitions: int32(partitions), Compacted: tp.Compacted})
 	}
+	return out
 }
 
 // EnsureTopics creates the topics that do not exist yet; it is safe to call
@@ -136,20 +144,78 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, specs []TopicSpec) error 
 	return errors.Join(errs...)
 }
 
-// Publisher produces records and waits until the brokers have them.
+// Publisher produces records and waits until the brokers have them; it
+// is the stream.Publisher of Kafka.
 type Publisher struct {
 	Client *kgo.Client
 }
 
-// Publish produces recs synchronously and returns the first failure.
-func (p Publisher) Publish(ctx context.Context, recs ...*kgo.Record) error {
+var _ stream.Publisher = Publisher{}
+
+// Publish produces recs synchronously and returns the first failure. On
+// success each record's Partition and Offset say where it was stored.
+func (p Publisher) Publish(ctx context.Context, recs ...*stream.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	if err := p.Client.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+	krs := make([]*kgo.Record, len(recs))
+	for i, r := range recs {
+		krs[i] = ToKgo(r)
+	}
+	if err := p.Client.ProduceSync(ctx, krs...).FirstErr(); err != nil {
 		return fmt.Errorf("produce to %s: %w", recs[0].Topic, err)
 	}
+	for i, kr := range krs {
+		recs[i].Partition, recs[i].Offset = kr.Partition, kr.Offset
+	}
 	return nil
+}
+
+// Producer produces records asynchronously; it is the stream.Producer of
+// Kafka.
+type Producer struct {
+	Client *kgo.Client
+}
+
+var _ stream.Producer = Producer{}
+
+// Produce sends r; promise gets the record with its partition and offset
+// once the brokers have it, or the error.
+func (p Producer) Produce(ctx context.Context, r *stream.Record, promise func(*stream.Record, error)) {
+	p.Client.Produce(ctx, ToKgo(r), func(kr *kgo.Record, err error) {
+		r.Partition, r.Offset = kr.Partition, kr.Offset
+		if promise != nil {
+			promise(r, err)
+		}
+	})
+}
+
+// Flush waits until every record produced so far is acknowledged.
+func (p Producer) Flush(ctx context.Context) error { return p.Client.Flush(ctx) }
+
+// ToKgo returns r as a franz-go record.
+func ToKgo(r *stream.Record) *kgo.Record {
+	kr := &kgo.Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key, Value: r.Value, Timestamp: r.Timestamp}
+	if len(r.Headers) > 0 {
+		kr.Headers = make([]kgo.RecordHeader, len(r.Headers))
+		for i, h := range r.Headers {
+			kr.Headers[i] = kgo.RecordHeader{Key: h.Key, Value: h.Value}
+		}
+	}
+	return kr
+}
+
+// FromKgo returns a franz-go record as a stream record.
+func FromKgo(kr *kgo.Record) *stream.Record {
+	r := &stream.Record{Topic: kr.Topic, Partition: kr.Partition, Offset: kr.Offset, Key: kr.Key, Value: kr.Value,
+		Timestamp: kr.Timestamp, LogAppendTime: kr.Attrs.TimestampType() == 1}
+	if len(kr.Headers) > 0 {
+		r.Headers = make([]stream.Header, len(kr.Headers))
+		for i, h := range kr.Headers {
+			r.Headers[i] = stream.Header{Key: h.Key, Value: h.Value}
+		}
+	}
+	return r
 }
 
 // Positions reads where a Kafka cluster's topics end and which cluster it
@@ -190,14 +256,4 @@ func TopicEnds(ctx context.Context, cl *kgo.Client, topic string) (map[int32]int
 		lerr = fmt.Errorf("topic %s has no partitions (does it exist?)", topic)
 	}
 	return out, lerr
-}
-
-// FreePort returns a TCP port that is free on 127.0.0.1 right now.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

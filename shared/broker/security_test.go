@@ -46,10 +46,10 @@ func TestClientOptionsRefuseBadTLSAndSASL(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.k.Brokers = []string{"127.0.0.1:9092"}
-			if _, err := broker.ClientOptions(tt.k); err == nil || !strings.Contains(err.Error(), tt.want) {
+			if _, err := broker.ClientOptions(tt.k, nil); err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("got %v, want an error naming %s", err, tt.want)
 			}
-			if _, err := broker.NewClient(tt.k); err == nil {
+			if _, err := broker.NewClient(tt.k, nil); err == nil {
 				t.Fatal("NewClient accepted it")
 			}
 		})
@@ -101,7 +101,7 @@ func TestTLSAndSASLReachOnlyTheRightBroker(t *testing.T) {
 		SASLMechanism: "SCRAM-SHA-512", SASLUsername: user, SASLPassword: pass, ClientID: "test"}
 
 	ping := func(k config.Kafka) error {
-		cl, err := broker.NewClient(k, kgo.RetryTimeout(2*time.Second))
+		cl, err := broker.NewClient(k, nil, kgo.RetryTimeout(2*time.Second))
 		if err != nil {
 			return err
 		}

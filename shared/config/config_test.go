@@ -9,7 +9,7 @@ import (
 )
 
 func TestDefaultsAreValidLocally(t *testing.T) {
-	cfg, err := config.LoadFrom(map[string]string{}, config.Local)
+	cfg, err := config.LoadFrom[config.Config](map[string]string{}, config.Local)
 	if err != nil {
 		t.Fatalf("defaults: %v", err)
 	}
@@ -21,8 +21,8 @@ func TestDefaultsAreValidLocally(t *testing.T) {
 	if cfg.Kafka.Partitions != 6 || len(cfg.Kafka.Brokers) != 0 {
 		t.Errorf("kafka defaults: %+v", cfg.Kafka)
 	}
-	if !strings.Contains(cfg.DatabaseURL, "127.0.0.1:5432/voting") {
-		t.Errorf("DATABASE_URL default %q", cfg.DatabaseURL)
+	if !strings.Contains(cfg.Database.URL, "127.0.0.1:5432/voting") {
+		t.Errorf("DATABASE_URL default %q", cfg.Database.URL)
 	}
 }
 
@@ -52,7 +52,7 @@ func TestInvalidConfiguration(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := config.LoadFrom(tt.env, tt.role)
+			_, err := config.LoadFrom[config.Config](tt.env, tt.role)
 			if err == nil {
 				t.Fatal("want an error")
 			}
@@ -73,7 +73,7 @@ func TestInvalidConfiguration(t *testing.T) {
 }
 
 func TestPasswordNeverInErrors(t *testing.T) {
-	_, err := config.LoadFrom(map[string]string{"DATABASE_URL": "postgres://u:hunter2secret@[::1:5432/db"}, config.Local)
+	_, err := config.LoadFrom[config.Config](map[string]string{"DATABASE_URL": "postgres://u:hunter2secret@[::1:5432/db"}, config.Local)
 	if err == nil {
 		t.Fatal("want an error")
 	}

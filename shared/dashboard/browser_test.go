@@ -87,7 +87,7 @@ func fileURL(path, fragment string) string {
 
 func publishTo(t *testing.T, dir string, p dashboard.Page) string {
 	t.Helper()
-	if err := (dashboard.DirPublisher{Dir: dir}).Publish(context.Background(), p); err != nil {
+	if err := (dashboard.Dir{Dir: dir}).Publish(context.Background(), p); err != nil {
 		t.Fatal(err)
 	}
 	return filepath.Join(dir, dashboard.IndexFile)

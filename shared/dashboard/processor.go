@@ -10,13 +10,21 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/votingpipe/voting/shared/config"
 	"github.com/votingpipe/voting/shared/kafkaevent"
 )
+
+// New returns the dashboard function's processor: pages rendered from src
+// as the configuration says, published to dest.
+func New(src Source, dest Destination, c config.Dashboard, log *slog.Logger) *Processor {
+	return &Processor{Source: src, Publisher: dest, Log: log, MinInterval: c.RenderInterval,
+		Options: Options{Title: c.Title, RefreshSeconds: c.RefreshSeconds}}
+}
 
 // Processor renders the dashboard from a Source and publishes it.
 type Processor struct {
 	Source    Source
-	Publisher Publisher
+	Publisher Destination
 	Options   Options
 	// Log receives one line per render (default slog.Default()).
 	Log *slog.Logger
@@ -113,7 +121,7 @@ func (p *Processor) log() *slog.Logger {
 // empty event renders too). Its summary is {"records": n, "renders": 1}, or
 // "coalesced": 1 instead of "renders" when a concurrent render served it.
 // Any error (Postgres, publishing) is returned, so the batch is retried.
-func Handler(p *Processor) func(context.Context, events.KafkaEvent) (kafkaevent.Response, error) {
+func Handler(p *Processor) kafkaevent.HandlerFunc {
 	return func(ctx context.Context, ev events.KafkaEvent) (kafkaevent.Response, error) {
 		n := 0
 		for _, recs := range ev.Records {

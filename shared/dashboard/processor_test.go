@@ -19,8 +19,8 @@ import (
 	"github.com/votingpipe/voting/shared/dashboard"
 	"github.com/votingpipe/voting/shared/election"
 	"github.com/votingpipe/voting/shared/generator"
+	"github.com/votingpipe/voting/shared/internal/testkit"
 	"github.com/votingpipe/voting/shared/store"
-	"github.com/votingpipe/voting/shared/store/storetest"
 )
 
 var quiet = slog.New(slog.DiscardHandler)
@@ -46,19 +46,19 @@ func (c *countingSource) Snapshot(ctx context.Context) (dashboard.Snapshot, erro
 // the first nVotes voters' ballots, all through the real store.
 func electionDB(t *testing.T, nVoters, nVotes int) *store.Store {
 	t.Helper()
-	st := storetest.Open(t)
+	st, _ := testkit.OpenStore(t)
 	cands := generator.Candidates(3, 3)
 	cands[1].CandidateName = xssName
-	voters := storetest.Register(t, st, "Processor test", 3, cands, nVoters)
+	voters := testkit.Register(t, st, "Processor test", 3, cands, nVoters)
 	tallyVotes(t, st, voters[:nVotes], cands, 0)
 	return st
 }
 
 func tallyVotes(t *testing.T, st *store.Store, voters []election.Voter, cands []election.Candidate, from int) {
 	t.Helper()
-	b := store.TallyBatch{Topic: "votes_topic", Partition: 0}
+	b := election.TallyBatch{Topic: "votes_topic", Partition: 0}
 	for i, v := range voters {
-		b.Ballots = append(b.Ballots, store.BallotAt{Offset: int64(from + i), Ballot: election.Ballot{
+		b.Ballots = append(b.Ballots, election.BallotAt{Offset: int64(from + i), Ballot: election.Ballot{
 			VoterID: v.VoterID, CandidateID: cands[(from+i)%len(cands)].CandidateID, VotingTime: t0.Add(time.Duration(from+i) * time.Second)}})
 	}
 	if _, err := st.Tally(context.Background(), b); err != nil {
@@ -103,7 +103,7 @@ func TestHandlerRendersOncePerInvocationFromPostgres(t *testing.T) {
 	st := electionDB(t, 60, 40)
 	dir := t.TempDir()
 	src := &countingSource{Source: st}
-	p := &dashboard.Processor{Source: src, Publisher: dashboard.DirPublisher{Dir: dir}, Log: quiet}
+	p := &dashboard.Processor{Source: src, Publisher: dashboard.Dir{Dir: dir}, Log: quiet}
 
 	resp, err := invoke(t, p, aggregatedEvent(3, 5)) // 30 records on 6 partitions
 	if err != nil {
@@ -159,7 +159,7 @@ func TestHandlerReturnsPostgresErrors(t *testing.T) {
 	st := electionDB(t, 5, 2)
 	st.Close() // the database is unreachable from here on
 	dir := t.TempDir()
-	p := &dashboard.Processor{Source: st, Publisher: dashboard.DirPublisher{Dir: dir}, Log: quiet}
+	p := &dashboard.Processor{Source: st, Publisher: dashboard.Dir{Dir: dir}, Log: quiet}
 	if _, err := invoke(t, p, aggregatedEvent(1, 2)); err == nil {
 		t.Fatal("the handler succeeded without a database; the batch would not be retried")
 	}
@@ -174,7 +174,7 @@ func TestHandlerReturnsPublishErrors(t *testing.T) {
 	if err := os.WriteFile(file, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := &dashboard.Processor{Source: st, Publisher: dashboard.DirPublisher{Dir: file}, Log: quiet}
+	p := &dashboard.Processor{Source: st, Publisher: dashboard.Dir{Dir: file}, Log: quiet}
 	if _, err := invoke(t, p, aggregatedEvent(1, 1)); err == nil {
 		t.Fatal("the handler succeeded although nothing could be published")
 	}
@@ -187,7 +187,7 @@ func TestHandlerReturnsPublishErrors(t *testing.T) {
 func TestRenderCoalescesConcurrentCalls(t *testing.T) {
 	st := electionDB(t, 10, 4)
 	src := &countingSource{Source: st, gate: make(chan struct{}), entered: make(chan struct{}, 1)}
-	p := &dashboard.Processor{Source: src, Publisher: dashboard.DirPublisher{Dir: t.TempDir()}, Log: quiet}
+	p := &dashboard.Processor{Source: src, Publisher: dashboard.Dir{Dir: t.TempDir()}, Log: quiet}
 	ctx := context.Background()
 
 	first := make(chan error, 1)

@@ -9,31 +9,29 @@ import (
 	"path/filepath"
 )
 
-// Publisher makes a rendered page available to readers.
-type Publisher interface {
+// Destination is where a rendered page is published for its readers: a
+// directory (Dir), or an S3 bucket (package s3site).
+type Destination interface {
 	// Publish writes the page's files in order. Each file is replaced
 	// atomically: a reader sees the old or the new file, never a part.
 	Publish(ctx context.Context, p Page) error
 }
 
-var (
-	_ Publisher = DirPublisher{}
-	_ Publisher = (*S3Publisher)(nil)
-)
+var _ Destination = Dir{}
 
-// DirPublisher writes pages to a local directory, creating it when needed.
-type DirPublisher struct {
+// Dir writes pages to a local directory, creating it when needed.
+type Dir struct {
 	Dir string
 }
 
 // IndexPath is the absolute path of the published index.html.
-func (d DirPublisher) IndexPath() (string, error) {
+func (d Dir) IndexPath() (string, error) {
 	return filepath.Abs(filepath.Join(d.Dir, IndexFile))
 }
 
 // Publish writes each file to a temporary file in Dir and renames it into
 // place. Static files already present with the same content are left alone.
-func (d DirPublisher) Publish(ctx context.Context, p Page) error {
+func (d Dir) Publish(ctx context.Context, p Page) error {
 	if d.Dir == "" {
 		return errors.New("publish dashboard: no directory")
 	}

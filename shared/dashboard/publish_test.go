@@ -16,7 +16,7 @@ import (
 
 func TestDirPublisherWritesEveryFile(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "nested", "dashboard")
-	pub := dashboard.DirPublisher{Dir: dir}
+	pub := dashboard.Dir{Dir: dir}
 	p, _, _ := render(t, fixture(3, 4, 10, false), dashboard.Options{})
 	if err := pub.Publish(context.Background(), p); err != nil {
 		t.Fatal(err)
@@ -50,7 +50,7 @@ func TestDirPublisherWritesEveryFile(t *testing.T) {
 
 func TestDirPublisherLeavesUnchangedStaticFilesAlone(t *testing.T) {
 	dir := t.TempDir()
-	pub := dashboard.DirPublisher{Dir: dir}
+	pub := dashboard.Dir{Dir: dir}
 	p1, _, _ := render(t, fixture(3, 4, 10, false), dashboard.Options{})
 	if err := pub.Publish(context.Background(), p1); err != nil {
 		t.Fatal(err)
@@ -90,7 +90,7 @@ func TestDirPublisherLeavesUnchangedStaticFilesAlone(t *testing.T) {
 // other, whole.
 func TestDirPublisherIsAtomic(t *testing.T) {
 	dir := t.TempDir()
-	pub := dashboard.DirPublisher{Dir: dir}
+	pub := dashboard.Dir{Dir: dir}
 	pa, a, _ := render(t, fixture(3, 52, 1000, false), dashboard.Options{})
 	pb, b, _ := render(t, fixture(4, 20, 10, false), dashboard.Options{})
 	ctx := context.Background()
@@ -135,14 +135,14 @@ func TestDirPublisherIsAtomic(t *testing.T) {
 
 func TestDirPublisherNeedsADirectory(t *testing.T) {
 	p, _, _ := render(t, fixture(1, 1, 1, false), dashboard.Options{})
-	if err := (dashboard.DirPublisher{}).Publish(context.Background(), p); err == nil {
+	if err := (dashboard.Dir{}).Publish(context.Background(), p); err == nil {
 		t.Error("publishing with no directory succeeded")
 	}
 	file := filepath.Join(t.TempDir(), "file")
 	if err := os.WriteFile(file, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := (dashboard.DirPublisher{Dir: file}).Publish(context.Background(), p); err == nil {
+	if err := (dashboard.Dir{Dir: file}).Publish(context.Background(), p); err == nil {
 		t.Error("publishing into a regular file succeeded")
 	}
 }

@@ -5,10 +5,9 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
+	"github.com/votingpipe/voting/shared/election"
 	"html/template"
 	"time"
-
-	"github.com/votingpipe/voting/shared/dashboard/snapshot"
 )
 
 // The files of a rendered page.
@@ -32,7 +31,7 @@ const (
 const (
 	DefaultTitle             = "Live election results"
 	DefaultRefreshSeconds    = 5
-	DefaultMaxTimelinePoints = snapshot.DefaultMaxPoints
+	DefaultMaxTimelinePoints = election.DefaultMaxPoints
 )
 
 // Options shape a rendered page.

@@ -554,7 +554,7 @@ func TestRenderTime(t *testing.T) {
 func BenchmarkRender(b *testing.B) {
 	b.Run("10 candidates, 50 states, 1000 instants", func(b *testing.B) { benchRender(b, fixture(10, 50, 1000, false)) })
 	// What the store gives for a real election: 50 states, 4 candidates,
-	// a timeline of snapshot.DefaultMaxPoints instants.
+	// a timeline of election.DefaultMaxPoints instants.
 	b.Run("4 candidates, 50 US states, 500 instants", func(b *testing.B) { benchRender(b, usFixture(4, 500, false)) })
 }
 

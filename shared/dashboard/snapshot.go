@@ -3,7 +3,7 @@ package dashboard
 import (
 	"context"
 
-	"github.com/votingpipe/voting/shared/dashboard/snapshot"
+	"github.com/votingpipe/voting/shared/election"
 )
 
 // Source gives the current state of the election as one consistent snapshot.
@@ -13,25 +13,24 @@ type Source interface {
 	Snapshot(ctx context.Context) (Snapshot, error)
 }
 
-// The snapshot types live in the dependency-free package snapshot, so that
-// the store can build them without linking the renderer; these aliases are
-// the same types.
+// The snapshot is the election's read side, domain vocabulary that the
+// store reads and the page draws; these aliases are the same types.
 type (
 	// Snapshot is everything the page shows, as of one instant.
-	Snapshot = snapshot.Snapshot
+	Snapshot = election.Snapshot
 	// Candidate is one candidate and their running total.
-	Candidate = snapshot.Candidate
+	Candidate = election.CandidateResult
 	// Turnout is votes counted against voters registered for one value of
 	// a dimension.
-	Turnout = snapshot.Turnout
+	Turnout = election.Turnout
 	// StateResult is one state's votes per candidate.
-	StateResult = snapshot.StateResult
+	StateResult = election.StateResult
 	// Timeline is cumulative votes per candidate over voting time.
-	Timeline = snapshot.Timeline
+	Timeline = election.Timeline
 	// TimelineSeries is one candidate's cumulative votes over time.
-	TimelineSeries = snapshot.TimelineSeries
+	TimelineSeries = election.TimelineSeries
 )
 
 // ReasonDuplicate is the rejection reason of a ballot delivered again; the
 // page reports it apart from real rejections.
-const ReasonDuplicate = snapshot.ReasonDuplicate
+const ReasonDuplicate = string(election.ReasonDuplicate)

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/votingpipe/voting/shared/stream"
 )
 
 // Header names carried by every dead letter.
@@ -25,27 +25,17 @@ const (
 // keeping src's own headers, plus the reason (a short code such as
 // "malformed"), a human-readable detail, the source coordinates, the stage that
 // rejected it and the time (RFC 3339).
-func Record(topic string, src *kgo.Record, stage, reason, detail string, at time.Time) *kgo.Record {
-	h := make([]kgo.RecordHeader, 0, len(src.Headers)+7)
+func Record(topic string, src *stream.Record, stage, reason, detail string, at time.Time) *stream.Record {
+	h := make([]stream.Header, 0, len(src.Headers)+7)
 	h = append(h, src.Headers...)
 	h = append(h,
-		kgo.RecordHeader{Key: HeaderReason, Value: []byte(reason)},
-		kgo.RecordHeader{Key: HeaderDetail, Value: []byte(detail)},
-		kgo.RecordHeader{Key: HeaderSourceTopic, Value: []byte(src.Topic)},
-		kgo.RecordHeader{Key: HeaderSourcePartition, Value: []byte(strconv.Itoa(int(src.Partition)))},
-		kgo.RecordHeader{Key: HeaderSourceOffset, Value: []byte(strconv.FormatInt(src.Offset, 10))},
-		kgo.RecordHeader{Key: HeaderStage, Value: []byte(stage)},
-		kgo.RecordHeader{Key: HeaderFailedAt, Value: []byte(at.UTC().Format(time.RFC3339Nano))},
+		stream.Header{Key: HeaderReason, Value: []byte(reason)},
+		stream.Header{Key: HeaderDetail, Value: []byte(detail)},
+		stream.Header{Key: HeaderSourceTopic, Value: []byte(src.Topic)},
+		stream.Header{Key: HeaderSourcePartition, Value: []byte(strconv.Itoa(int(src.Partition)))},
+		stream.Header{Key: HeaderSourceOffset, Value: []byte(strconv.FormatInt(src.Offset, 10))},
+		stream.Header{Key: HeaderStage, Value: []byte(stage)},
+		stream.Header{Key: HeaderFailedAt, Value: []byte(at.UTC().Format(time.RFC3339Nano))},
 	)
-	return &kgo.Record{Topic: topic, Key: src.Key, Value: src.Value, Headers: h}
-}
-
-// Header returns the value of the named header of r, or "".
-func Header(r *kgo.Record, name string) string {
-	for i := len(r.Headers) - 1; i >= 0; i-- {
-		if r.Headers[i].Key == name {
-			return string(r.Headers[i].Value)
-		}
-	}
-	return ""
+	return &stream.Record{Topic: topic, Key: src.Key, Value: src.Value, Headers: h}
 }

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/votingpipe/voting/shared/stream"
 )
 
 // AppendJSON appends to dst the JSON of Event(meta, recs), byte for byte what
@@ -14,7 +14,7 @@ import (
 // harness builds one per invocation, and for batches of thousands of records
 // encoding/json spent most of its time checking base64 text for characters
 // to escape, of which base64 has none.
-func AppendJSON(dst []byte, meta Meta, recs []*kgo.Record) []byte {
+func AppendJSON(dst []byte, meta Meta, recs []*stream.Record) []byte {
 	src := meta.Source
 	if src == "" {
 		src = SourceSelfManaged
@@ -26,7 +26,7 @@ func AppendJSON(dst []byte, meta Meta, recs []*kgo.Record) []byte {
 	dst = append(dst, `,"records":{`...)
 
 	// Group by "topic-partition", keys in the order json.Marshal sorts map keys.
-	groups := map[string][]*kgo.Record{}
+	groups := map[string][]*stream.Record{}
 	var keys []string
 	for _, r := range recs {
 		k := PartitionKey(r.Topic, r.Partition)
@@ -55,7 +55,7 @@ func AppendJSON(dst []byte, meta Meta, recs []*kgo.Record) []byte {
 	return append(dst, '}')
 }
 
-func appendRecord(dst []byte, r *kgo.Record) []byte {
+func appendRecord(dst []byte, r *stream.Record) []byte {
 	dst = append(dst, `{"topic":`...)
 	dst = appendString(dst, r.Topic)
 	dst = append(dst, `,"partition":`...)
@@ -65,7 +65,7 @@ func appendRecord(dst []byte, r *kgo.Record) []byte {
 	dst = append(dst, `,"timestamp":`...)
 	dst = strconv.AppendInt(dst, r.Timestamp.UnixMilli(), 10)
 	dst = append(dst, `,"timestampType":"`...)
-	if r.Attrs.TimestampType() == 1 {
+	if r.LogAppendTime {
 		dst = append(dst, "LOG_APPEND_TIME"...)
 	} else {
 		dst = append(dst, "CREATE_TIME"...)

@@ -7,7 +7,8 @@ import (
 	"log/slog"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/votingpipe/voting/shared/stream"
 )
 
 // Processor handles the records of one topic-partition, in offset order.
@@ -15,14 +16,14 @@ import (
 // the partition's records are retried from the first one. Bad records must
 // not produce an error: processors dead-letter them and carry on.
 type Processor interface {
-	Process(ctx context.Context, recs []*kgo.Record) (map[string]int, error)
+	Process(ctx context.Context, recs []*stream.Record) (map[string]int, error)
 }
 
 // ProcessorFunc adapts a function to Processor.
-type ProcessorFunc func(ctx context.Context, recs []*kgo.Record) (map[string]int, error)
+type ProcessorFunc func(ctx context.Context, recs []*stream.Record) (map[string]int, error)
 
 // Process calls f.
-func (f ProcessorFunc) Process(ctx context.Context, recs []*kgo.Record) (map[string]int, error) {
+func (f ProcessorFunc) Process(ctx context.Context, recs []*stream.Record) (map[string]int, error) {
 	return f(ctx, recs)
 }
 

@@ -4,8 +4,9 @@
 // that reports partial batch failures.
 //
 // It is the only place that knows the Lambda event shape: processors see
-// plain *kgo.Record values, and the local harness builds events with Event so
-// that a handler is invoked with exactly what Lambda would send it.
+// plain *stream.Record values, and the local harness builds events with
+// AppendJSON so that a handler is invoked with exactly what Lambda would send
+// it.
 package kafkaevent
 
 import (
@@ -17,7 +18,8 @@ import (
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/votingpipe/voting/shared/stream"
 )
 
 // Event sources as Lambda names them.
@@ -45,7 +47,7 @@ func PartitionKey(topic string, partition int32) string {
 // Event builds the event Lambda would deliver for recs: base64 keys and
 // values, headers as byte lists, millisecond timestamps, records grouped by
 // "topic-partition" in offset order.
-func Event(meta Meta, recs []*kgo.Record) events.KafkaEvent {
+func Event(meta Meta, recs []*stream.Record) events.KafkaEvent {
 	src := meta.Source
 	if src == "" {
 		src = SourceSelfManaged
@@ -66,7 +68,7 @@ func Event(meta Meta, recs []*kgo.Record) events.KafkaEvent {
 			Headers:       make([]map[string]events.JSONNumberBytes, 0, len(r.Headers)),
 		}
 		kr.Timestamp.Time = r.Timestamp
-		if r.Attrs.TimestampType() == 1 {
+		if r.LogAppendTime {
 			kr.TimestampType = "LOG_APPEND_TIME"
 		}
 		if r.Key != nil {
@@ -87,8 +89,8 @@ func Event(meta Meta, recs []*kgo.Record) events.KafkaEvent {
 // offset. A key or value that is not valid base64 is passed on as its raw
 // text (hand-written events often carry plain JSON); the processors then judge
 // it like any other payload, so a bad record can never stall a partition.
-func Records(ev events.KafkaEvent) []*kgo.Record {
-	var out []*kgo.Record
+func Records(ev events.KafkaEvent) []*stream.Record {
+	var out []*stream.Record
 	for mapKey, list := range ev.Records {
 		for _, kr := range list {
 			topic := kr.Topic
@@ -98,23 +100,24 @@ func Records(ev events.KafkaEvent) []*kgo.Record {
 					topic = mapKey[:i]
 				}
 			}
-			r := &kgo.Record{
-				Topic:     topic,
-				Partition: int32(kr.Partition),
-				Offset:    kr.Offset,
-				Timestamp: kr.Timestamp.Time,
-				Key:       decode(kr.Key),
-				Value:     decode(kr.Value),
+			r := &stream.Record{
+				Topic:         topic,
+				Partition:     int32(kr.Partition),
+				Offset:        kr.Offset,
+				Timestamp:     kr.Timestamp.Time,
+				LogAppendTime: kr.TimestampType == "LOG_APPEND_TIME",
+				Key:           decode(kr.Key),
+				Value:         decode(kr.Value),
 			}
 			for _, h := range kr.Headers {
 				for hk, hv := range h {
-					r.Headers = append(r.Headers, kgo.RecordHeader{Key: hk, Value: []byte(hv)})
+					r.Headers = append(r.Headers, stream.Header{Key: hk, Value: []byte(hv)})
 				}
 			}
 			out = append(out, r)
 		}
 	}
-	slices.SortFunc(out, func(a, b *kgo.Record) int {
+	slices.SortFunc(out, func(a, b *stream.Record) int {
 		return cmp.Or(cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition), cmp.Compare(a.Offset, b.Offset))
 	})
 	return out
@@ -131,8 +134,8 @@ func decode(s string) []byte {
 }
 
 // Partitions splits records sorted by Records into runs of one topic-partition.
-func Partitions(recs []*kgo.Record) [][]*kgo.Record {
-	var out [][]*kgo.Record
+func Partitions(recs []*stream.Record) [][]*stream.Record {
+	var out [][]*stream.Record
 	start := 0
 	for i := 1; i <= len(recs); i++ {
 		if i == len(recs) || recs[i].Topic != recs[start].Topic || recs[i].Partition != recs[start].Partition {

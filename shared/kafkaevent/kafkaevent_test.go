@@ -10,16 +10,16 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/votingpipe/voting/shared/stream"
 
 	"github.com/votingpipe/voting/shared/kafkaevent"
 )
 
-func records() []*kgo.Record {
+func records() []*stream.Record {
 	ts := time.UnixMilli(1764000000123)
-	return []*kgo.Record{
+	return []*stream.Record{
 		{Topic: "votes_topic", Partition: 1, Offset: 7, Timestamp: ts, Key: []byte("v1"), Value: []byte(`{"a":1}`),
-			Headers: []kgo.RecordHeader{{Key: "h", Value: []byte{0, 200, 255}}}},
+			Headers: []stream.Header{{Key: "h", Value: []byte{0, 200, 255}}}},
 		{Topic: "votes_topic", Partition: 0, Offset: 3, Timestamp: ts, Value: []byte(`{"b":2}`)},
 		{Topic: "votes_topic", Partition: 1, Offset: 8, Timestamp: ts, Key: []byte("v2"), Value: []byte(`{"c":3}`)},
 	}
@@ -81,7 +81,7 @@ func TestRawValuesAreKept(t *testing.T) {
 }
 
 func TestHandlerReportsFailedPartitions(t *testing.T) {
-	proc := kafkaevent.ProcessorFunc(func(_ context.Context, recs []*kgo.Record) (map[string]int, error) {
+	proc := kafkaevent.ProcessorFunc(func(_ context.Context, recs []*stream.Record) (map[string]int, error) {
 		if recs[0].Partition == 1 {
 			return nil, errors.New("database unavailable")
 		}
@@ -103,7 +103,7 @@ func TestHandlerReportsFailedPartitions(t *testing.T) {
 	}
 
 	// When every partition fails, the invocation fails.
-	failAll := kafkaevent.ProcessorFunc(func(context.Context, []*kgo.Record) (map[string]int, error) {
+	failAll := kafkaevent.ProcessorFunc(func(context.Context, []*stream.Record) (map[string]int, error) {
 		return nil, errors.New("down")
 	})
 	if _, err := lambda.NewHandler(kafkaevent.Handler(failAll, nil)).Invoke(context.Background(), payload); err == nil {
@@ -129,7 +129,7 @@ func FuzzHandler(f *testing.F) {
 	f.Add([]byte(`{"records":{"t-0":[{"partition":0,"offset":1,"value":"!!!","headers":[{"k":[1,2]}]}]}}`))
 	f.Add([]byte(`{"records":null}`))
 	f.Add([]byte(`[]`))
-	h := lambda.NewHandler(kafkaevent.Handler(kafkaevent.ProcessorFunc(func(_ context.Context, recs []*kgo.Record) (map[string]int, error) {
+	h := lambda.NewHandler(kafkaevent.Handler(kafkaevent.ProcessorFunc(func(_ context.Context, recs []*stream.Record) (map[string]int, error) {
 		return map[string]int{"n": len(recs)}, nil
 	}), nil))
 	f.Fuzz(func(t *testing.T, payload []byte) {
@@ -143,9 +143,9 @@ func FuzzHandler(f *testing.F) {
 func TestAppendJSONIsJSONMarshal(t *testing.T) {
 	recs := records()
 	recs = append(recs,
-		&kgo.Record{Topic: "t\"x<y>", Partition: 10, Offset: 1, Timestamp: time.UnixMilli(5), Key: []byte{}, Value: nil,
-			Headers: []kgo.RecordHeader{{Key: "reason</script>", Value: []byte("malformed")}, {Key: "é", Value: nil}}},
-		&kgo.Record{Topic: "votes_topic", Partition: 2, Offset: 9, Timestamp: time.UnixMilli(6), Value: []byte{0xff, 0}},
+		&stream.Record{Topic: "t\"x<y>", Partition: 10, Offset: 1, Timestamp: time.UnixMilli(5), Key: []byte{}, Value: nil,
+			Headers: []stream.Header{{Key: "reason</script>", Value: []byte("malformed")}, {Key: "é", Value: nil}}},
+		&stream.Record{Topic: "votes_topic", Partition: 2, Offset: 9, Timestamp: time.UnixMilli(6), Value: []byte{0xff, 0}},
 	)
 	for _, meta := range []kafkaevent.Meta{{}, {Source: kafkaevent.SourceMSK, ARN: "arn:aws:kafka:x", BootstrapServers: "a:1,b:2"}} {
 		want, err := json.Marshal(kafkaevent.Event(meta, recs))
@@ -158,10 +158,10 @@ func TestAppendJSONIsJSONMarshal(t *testing.T) {
 	}
 }
 
-func benchRecords() []*kgo.Record {
-	var recs []*kgo.Record
+func benchRecords() []*stream.Record {
+	var recs []*stream.Record
 	for i := range 2000 {
-		recs = append(recs, &kgo.Record{Topic: "votes_topic", Partition: 3, Offset: int64(i), Timestamp: time.Now(),
+		recs = append(recs, &stream.Record{Topic: "votes_topic", Partition: 3, Offset: int64(i), Timestamp: time.Now(),
 			Key: []byte("ec86b6fd-125c-498f-b476-94c1a66b763d"), Value: []byte(strings.Repeat(`{"a":"b"}`, 140))})
 	}
 	return recs

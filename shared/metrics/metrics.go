@@ -13,6 +13,10 @@ import (
 	"unicode/utf8"
 )
 
+// Namespace is the CloudWatch namespace of the pipeline's metrics (the
+// template's alarms read it).
+const Namespace = "VotingPipeline"
+
 // Unit is a CloudWatch metric unit.
 type Unit string
 

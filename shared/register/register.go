@@ -18,11 +18,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
+	"github.com/votingpipe/voting/shared/config"
 	"github.com/votingpipe/voting/shared/election"
 	"github.com/votingpipe/voting/shared/generator"
-	"github.com/votingpipe/voting/shared/store"
+	"github.com/votingpipe/voting/shared/stream"
 )
 
 // Request is the register payload, e.g. {"voters": 1000, "candidates": 3, "seed": 42}
@@ -132,26 +131,18 @@ func (r *Request) Normalize() error {
 	return errors.Join(errs...)
 }
 
-// Roll is the storage register needs; *store.Store implements it.
+// Roll is the storage register needs; the Postgres store implements it.
 type Roll interface {
 	Migrate(ctx context.Context) error
 	LockRegistration(ctx context.Context) (func(), error)
-	BeginElection(ctx context.Context, e store.Election, candidates []store.CandidateRow) (*store.Election, error)
+	BeginElection(ctx context.Context, e election.Election, candidates []election.WeightedCandidate) (*election.Election, error)
 	CopyVoters(ctx context.Context, from int64, voters []election.Voter) error
 	CompleteRoll(ctx context.Context) error
 	MarkPublished(ctx context.Context, n int64, done bool) error
+	// IsTransient reports whether an error of the storage passes by itself
+	// (the database unreachable or restarting), so the work can be resumed.
+	IsTransient(err error) bool
 }
-
-var _ Roll = (*store.Store)(nil)
-
-// Producer is the asynchronous producer register publishes with; *kgo.Client
-// implements it.
-type Producer interface {
-	Produce(ctx context.Context, r *kgo.Record, promise func(*kgo.Record, error))
-	Flush(ctx context.Context) error
-}
-
-var _ Producer = (*kgo.Client)(nil)
 
 // Positions tells what carries the topics and where they end now, so that
 // a new election records where its own records start; the Kafka adapter
@@ -161,10 +152,16 @@ type Positions interface {
 	Ends(ctx context.Context, topic string) (map[int32]int64, error)
 }
 
+// New returns the register stage over roll, publishing voters with prod to
+// the configured topics and recording the election's starts from pos.
+func New(roll Roll, prod stream.Producer, pos Positions, t config.Topics, log *slog.Logger) *Processor {
+	return &Processor{Roll: roll, Producer: prod, Positions: pos, VotersTopic: t.Voters, VotesTopic: t.Votes, Log: log}
+}
+
 // Processor registers elections.
 type Processor struct {
 	Roll     Roll
-	Producer Producer
+	Producer stream.Producer
 	// Positions, when set, records the election's carrier and start
 	// positions on VotersTopic and VotesTopic (nil: the election owns every
 	// record of its topics).
@@ -205,7 +202,7 @@ func fingerprint(seed int64, cands []generator.CandidateSpec) string {
 
 // Register performs (or resumes) the registration the request describes.
 // It rides out a database outage: a transient failure (see
-// store.IsTransient) is logged and the registration resumes, after a
+// Roll.IsTransient) is logged and the registration resumes, after a
 // backoff, from what the database recorded, until it is done or ctx ends.
 func (p *Processor) Register(ctx context.Context, req Request) (Response, error) {
 	start := time.Now()
@@ -231,7 +228,7 @@ func (p *Processor) Register(ctx context.Context, req Request) (Response, error)
 	for attempt := 0; ; attempt++ {
 		err := p.attempt(ctx, req, cands, &resp, log)
 		resp.Seconds = time.Since(start).Seconds()
-		if err == nil || !store.IsTransient(err) || ctx.Err() != nil {
+		if err == nil || !p.Roll.IsTransient(err) || ctx.Err() != nil {
 			return resp, err
 		}
 		wait := min(lo<<min(attempt, 16), hi)
@@ -250,9 +247,9 @@ func (p *Processor) Register(ctx context.Context, req Request) (Response, error)
 // attempt registers or resumes once, adding what it copied and published
 // to resp.
 func (p *Processor) attempt(ctx context.Context, req Request, cands []generator.CandidateSpec, resp *Response, log *slog.Logger) error {
-	rows := make([]store.CandidateRow, len(cands))
+	rows := make([]election.WeightedCandidate, len(cands))
 	for i, c := range cands {
-		rows[i] = store.CandidateRow{Candidate: c.Candidate, Weight: c.Weight}
+		rows[i] = election.WeightedCandidate{Candidate: c.Candidate, Weight: c.Weight}
 	}
 	if err := p.Roll.Migrate(ctx); err != nil {
 		return err
@@ -263,7 +260,7 @@ func (p *Processor) attempt(ctx context.Context, req Request, cands []generator.
 	}
 	defer unlock()
 
-	e := store.Election{
+	e := election.Election{
 		Name: req.Name, Seed: *req.Seed, Voters: req.Voters, Candidates: len(cands),
 		Fingerprint: fingerprint(*req.Seed, cands),
 	}
@@ -329,7 +326,7 @@ type chunk struct {
 // not yet copied and publishes what is not yet published. A chunk is copied
 // and committed before any of it is published, so no vote can reach the tally
 // before its voter is on the roll.
-func (p *Processor) run(ctx context.Context, req Request, cur *store.Election) (copied, published int64, err error) {
+func (p *Processor) run(ctx context.Context, req Request, cur *election.Election) (copied, published int64, err error) {
 	size := int64(p.ChunkSize)
 	if size <= 0 {
 		size = 20_000
@@ -345,11 +342,11 @@ func (p *Processor) run(ctx context.Context, req Request, cur *store.Election) (
 	// Every voter record names its election: the same voter of two
 	// elections with the same seed is two records (and two messages to a
 	// broker that deduplicates, as JetStream does).
-	header := []kgo.RecordHeader{{Key: HeaderElection, Value: []byte(cur.ID)}}
+	header := []stream.Header{{Key: HeaderElection, Value: []byte(cur.ID)}}
 	pace := newPacer(req.Rate)
 	var produceErr error
 	var mu sync.Mutex
-	onAck := func(_ *kgo.Record, err error) {
+	onAck := func(_ *stream.Record, err error) {
 		if err != nil {
 			mu.Lock()
 			if produceErr == nil {
@@ -400,7 +397,7 @@ func (p *Processor) run(ctx context.Context, req Request, cur *store.Election) (
 			if err := pace.wait(ctx); err != nil {
 				return copied, published, err
 			}
-			p.Producer.Produce(ctx, &kgo.Record{Topic: p.VotersTopic, Key: []byte(v.VoterID), Value: val, Headers: header}, onAck)
+			p.Producer.Produce(ctx, &stream.Record{Topic: p.VotersTopic, Key: []byte(v.VoterID), Value: val, Headers: header}, onAck)
 			published++
 			pub = c.from + i + 1
 			// When paced, record progress every second so a restart resumes

@@ -8,19 +8,22 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/votingpipe/voting/shared/broker"
+	"github.com/votingpipe/voting/shared/broker/embedded"
 	"github.com/votingpipe/voting/shared/config"
 	"github.com/votingpipe/voting/shared/election"
-	"github.com/votingpipe/voting/shared/pgtest"
+	"github.com/votingpipe/voting/shared/internal/testkit"
 	"github.com/votingpipe/voting/shared/register"
 	"github.com/votingpipe/voting/shared/store"
 )
 
 type rig struct {
 	st   *store.Store
+	db   *pgxpool.Pool // the test's own checks
 	cl   *kgo.Client
 	proc *register.Processor
 }
@@ -31,12 +34,12 @@ func newRigPartitions(t *testing.T, partitions int32) *rig {
 	t.Helper()
 	ctx := context.Background()
 	topics := config.Topics{Voters: "voters_topic", Votes: "votes_topic", CandidateTotals: "a", TurnoutTotals: "b", VotesDLQ: "c", VotersDLQ: "d"}
-	emb, err := broker.StartEmbedded(broker.EmbeddedOptions{Topics: broker.Topics(topics, int(partitions))})
+	emb, err := embedded.Start(embedded.Options{Topics: broker.Topics(topics, int(partitions))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(emb.Close)
-	opts, err := broker.ClientOptions(config.Kafka{Brokers: emb.Addrs(), ClientID: "test"})
+	opts, err := broker.ClientOptions(config.Kafka{Brokers: emb.Addrs(), ClientID: "test"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,12 +48,13 @@ func newRigPartitions(t *testing.T, partitions int32) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
-	st, err := store.Open(ctx, pgtest.New(t), store.Options{})
+	dsn := testkit.NewDatabase(t)
+	st, err := store.Open(ctx, dsn, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(st.Close)
-	return &rig{st: st, cl: cl, proc: &register.Processor{Roll: st, Producer: cl, VotersTopic: "voters_topic", ChunkSize: 500}}
+	return &rig{st: st, db: testkit.Pool(t, dsn), cl: cl, proc: &register.Processor{Roll: st, Producer: broker.Producer{Client: cl}, VotersTopic: "voters_topic", ChunkSize: 500}}
 }
 
 // invoke calls register through the Lambda runtime's handler path.
@@ -102,7 +106,7 @@ func TestRegisterThroughTheLambdaHandler(t *testing.T) {
 		t.Fatalf("response %+v", resp)
 	}
 	var voters, cands int
-	r.st.Pool().QueryRow(ctx, `SELECT (SELECT count(*) FROM voters), (SELECT count(*) FROM candidates)`).Scan(&voters, &cands) //nolint:errcheck
+	r.db.QueryRow(ctx, `SELECT (SELECT count(*) FROM voters), (SELECT count(*) FROM candidates)`).Scan(&voters, &cands) //nolint:errcheck
 	if voters != 1200 || cands != 4 {
 		t.Fatalf("rows: %d voters, %d candidates", voters, cands)
 	}
@@ -122,7 +126,7 @@ func TestRegisterThroughTheLambdaHandler(t *testing.T) {
 		t.Fatalf("%d records for %d voters on voters_topic, want 1200", len(recs), len(keys))
 	}
 	var registered int64
-	r.st.Pool().QueryRow(ctx, `SELECT sum(registered) FROM registered_by_state`).Scan(&registered) //nolint:errcheck
+	r.db.QueryRow(ctx, `SELECT sum(registered) FROM registered_by_state`).Scan(&registered) //nolint:errcheck
 	if registered != 1200 {
 		t.Fatalf("registered_by_state sums to %d", registered)
 	}
@@ -182,7 +186,7 @@ func TestRegisterResumesAfterAnInterruption(t *testing.T) {
 		t.Fatalf("%d voters published twice", extra)
 	}
 	var voters int
-	r.st.Pool().QueryRow(context.Background(), `SELECT count(*) FROM voters`).Scan(&voters) //nolint:errcheck
+	r.db.QueryRow(context.Background(), `SELECT count(*) FROM voters`).Scan(&voters) //nolint:errcheck
 	if voters != 3000 {
 		t.Fatalf("%d voters in the database", voters)
 	}
@@ -219,7 +223,7 @@ func TestExplicitCandidates(t *testing.T) {
 		t.Fatalf("candidates %+v", resp.Candidates)
 	}
 	var w float64
-	r.st.Pool().QueryRow(context.Background(), `SELECT ballot_weight FROM candidates WHERE candidate_name = 'Grace Hopper'`).Scan(&w) //nolint:errcheck
+	r.db.QueryRow(context.Background(), `SELECT ballot_weight FROM candidates WHERE candidate_name = 'Grace Hopper'`).Scan(&w) //nolint:errcheck
 	if w != 1 {
 		t.Fatalf("default weight %v", w)
 	}

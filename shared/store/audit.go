@@ -384,3 +384,15 @@ func (a AuditReport) Print(w io.Writer) {
 		fmt.Fprintln(w, "\naudit: MISMATCH")
 	}
 }
+
+// Progress returns the votes counted so far (from the tallies) and the
+// records of topic rejected.
+func (s *Store) Progress(ctx context.Context, topic string) (counted, rejected int64, err error) {
+	err = s.pool.QueryRow(ctx, `SELECT
+		(SELECT coalesce(sum(votes), 0) FROM tally_candidate),
+		(SELECT count(*) FROM rejected_votes WHERE topic = $1)`, topic).Scan(&counted, &rejected)
+	if err != nil {
+		return 0, 0, fmt.Errorf("read progress: %w", err)
+	}
+	return counted, rejected, nil
+}

@@ -23,13 +23,13 @@ func TestElectionOwnsItsRecordsFromItsStarts(t *testing.T) {
 	st := open(t)
 	ctx := context.Background()
 	cands := generator.Candidates(42, 3)
-	rows := []store.CandidateRow{{Candidate: cands[0], Weight: 1}, {Candidate: cands[1], Weight: 1}, {Candidate: cands[2], Weight: 1}}
+	rows := []election.WeightedCandidate{{Candidate: cands[0], Weight: 1}, {Candidate: cands[1], Weight: 1}, {Candidate: cands[2], Weight: 1}}
 	carrier := election.Carrier{Transport: "kafka", Broker: "cluster a"}
 	starts := election.Starts{}
 	starts.Set(topic, 0, 100)
 	starts.Set(topic, 1, 7)
 	starts.Set("voters_topic", 0, 40)
-	e := store.Election{Name: "second", Seed: 42, Voters: 4, Candidates: 3, Fingerprint: "f", Carrier: carrier, Starts: starts}
+	e := election.Election{Name: "second", Seed: 42, Voters: 4, Candidates: 3, Fingerprint: "f", Carrier: carrier, Starts: starts}
 	first, err := st.BeginElection(ctx, e, rows)
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +55,7 @@ func TestElectionOwnsItsRecordsFromItsStarts(t *testing.T) {
 	}
 
 	e.Carrier = election.Carrier{Transport: "nats", Broker: "server x"}
-	if _, err := st.BeginElection(ctx, e, rows); !errors.Is(err, store.ErrOtherCarrier) {
+	if _, err := st.BeginElection(ctx, e, rows); !errors.Is(err, election.ErrOtherCarrier) {
 		t.Fatalf("registering on another carrier: %v, want ErrOtherCarrier", err)
 	}
 
@@ -71,13 +71,13 @@ func TestElectionOwnsItsRecordsFromItsStarts(t *testing.T) {
 	if err := st.CompleteRoll(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Tally(ctx, store.TallyBatch{Election: first.ID, Topic: topic, Partition: 0,
-		Ballots: []store.BallotAt{ballot(100, voters[0], cands[0]), ballot(101, voters[1], cands[1])},
-		Rejects: []store.Reject{{Offset: 102, Reason: election.ReasonMalformed}, {Offset: 104, Reason: election.ReasonMalformed}}}); err != nil {
+	if _, err := st.Tally(ctx, election.TallyBatch{Election: first.ID, Topic: topic, Partition: 0,
+		Ballots: []election.BallotAt{ballot(100, voters[0], cands[0]), ballot(101, voters[1], cands[1])},
+		Rejects: []election.RejectedRecord{{Offset: 102, Reason: election.ReasonMalformed}, {Offset: 104, Reason: election.ReasonMalformed}}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Tally(ctx, store.TallyBatch{Election: first.ID, Topic: topic, Partition: 1,
-		Ballots: []store.BallotAt{ballot(7, voters[2], cands[0]), ballot(8, voters[3], cands[2])}}); err != nil {
+	if _, err := st.Tally(ctx, election.TallyBatch{Election: first.ID, Topic: topic, Partition: 1,
+		Ballots: []election.BallotAt{ballot(7, voters[2], cands[0]), ballot(8, voters[3], cands[2])}}); err != nil {
 		t.Fatal(err)
 	}
 	rep := audit(t, st, map[int32]int64{0: 110, 1: 9})
@@ -95,11 +95,11 @@ func TestElectionOwnsItsRecordsFromItsStarts(t *testing.T) {
 	if rep.Skipped() != 107 {
 		t.Errorf("skipped %d records of earlier elections, want 107", rep.Skipped())
 	}
-	var rest []store.Reject
+	var rest []election.RejectedRecord
 	for _, o := range []int64{103, 105, 106, 107, 108, 109} {
-		rest = append(rest, store.Reject{Offset: o, Reason: election.ReasonMalformed})
+		rest = append(rest, election.RejectedRecord{Offset: o, Reason: election.ReasonMalformed})
 	}
-	if _, err := st.Tally(ctx, store.TallyBatch{Election: first.ID, Topic: topic, Partition: 0, Rejects: rest}); err != nil {
+	if _, err := st.Tally(ctx, election.TallyBatch{Election: first.ID, Topic: topic, Partition: 0, Rejects: rest}); err != nil {
 		t.Fatal(err)
 	}
 	if rep := audit(t, st, map[int32]int64{0: 110, 1: 9}); !rep.OK() {
@@ -112,12 +112,12 @@ func TestElectionOwnsItsRecordsFromItsStarts(t *testing.T) {
 func TestTallyRefusesAnotherElection(t *testing.T) {
 	st := open(t)
 	ctx := context.Background()
-	if _, err := st.Tally(ctx, store.TallyBatch{Topic: topic}); !errors.Is(err, store.ErrNoElection) {
+	if _, err := st.Tally(ctx, election.TallyBatch{Topic: topic}); !errors.Is(err, election.ErrNoElection) {
 		t.Fatalf("with no election: %v, want ErrNoElection", err)
 	}
 	voters, cands := seed(t, st, 2)
-	if _, err := st.Tally(ctx, store.TallyBatch{Election: "00000000-0000-0000-0000-000000000000", Topic: topic,
-		Ballots: []store.BallotAt{ballot(0, voters[0], cands[0])}}); !errors.Is(err, store.ErrElectionChanged) {
+	if _, err := st.Tally(ctx, election.TallyBatch{Election: "00000000-0000-0000-0000-000000000000", Topic: topic,
+		Ballots: []election.BallotAt{ballot(0, voters[0], cands[0])}}); !errors.Is(err, election.ErrElectionChanged) {
 		t.Fatalf("judged against another election: %v, want ErrElectionChanged", err)
 	}
 	if n := count(t, st, `SELECT count(*) FROM votes`); n != 0 {
@@ -147,16 +147,16 @@ func TestPublishTotalsLastRecordIsTheRecount(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for b := 0; b < 10; b++ {
-				var batch []store.BallotAt
+				var batch []election.BallotAt
 				for i := p*100 + b*10; i < p*100+b*10+10; i++ {
 					batch = append(batch, ballot(int64(i), voters[i], cands[i%3]))
 				}
-				res, err := st.Tally(ctx, store.TallyBatch{Topic: topic, Partition: int32(p), Ballots: batch})
+				res, err := st.Tally(ctx, election.TallyBatch{Topic: topic, Partition: int32(p), Ballots: batch})
 				if err != nil {
 					errs <- err
 					return
 				}
-				err = st.PublishTotals(ctx, store.TotalsRequest{Candidates: res.Candidates, States: res.States}, func(t store.Totals) error {
+				err = st.PublishTotals(ctx, election.TotalsRequest{Candidates: res.Candidates, States: res.States}, func(t election.Totals) error {
 					mu.Lock()
 					defer mu.Unlock()
 					for _, c := range t.Candidates {
@@ -263,7 +263,7 @@ func TestIsTransient(t *testing.T) {
 		{"serialization failure", &pgconn.PgError{Code: "40001"}, true},
 		{"unique violation", &pgconn.PgError{Code: "23505"}, false},
 		{"bad password", &pgconn.PgError{Code: "28P01"}, false},
-		{"another election", fmt.Errorf("begin: %w", store.ErrDifferentElection), false},
+		{"another election", fmt.Errorf("begin: %w", election.ErrDifferentElection), false},
 		{"canceled", context.Canceled, false},
 		{"nil", nil, false},
 	} {

@@ -8,6 +8,10 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
+// IsTransient is the package's IsTransient, for the stages that take the
+// store through an interface.
+func (s *Store) IsTransient(err error) bool { return IsTransient(err) }
+
 // IsTransient reports whether err is a database failure that passes by
 // itself: the server unreachable, restarting or shutting down, a dropped
 // connection, too many connections, a serialization failure or deadlock.

@@ -11,41 +11,11 @@ import (
 	"github.com/votingpipe/voting/shared/election"
 )
 
-// Election is the one election a database holds, and how far its
-// registration has got.
-type Election struct {
-	// ID is new for every registration (a uuid).
-	ID          string
-	Name        string
-	Seed        int64
-	Voters      int64
-	Candidates  int
-	Fingerprint string
-	// Copied voters are in the voters table; Published ones are on voters_topic.
-	Copied       int64
-	RollComplete bool
-	Published    int64
-	RegisteredAt time.Time
-	PublishedAt  *time.Time
-	// Carrier is the transport and broker that carry the election's records.
-	Carrier election.Carrier
-	// Starts are where its records begin on each topic-partition it reads.
-	Starts election.Starts
-}
-
-// ErrDifferentElection is returned when the database already holds an
-// election with another seed or other candidates.
-var ErrDifferentElection = errors.New("the database already holds a different election")
-
-// ErrOtherCarrier is returned when the database's election is carried by
-// another transport or broker than the one asked for.
-var ErrOtherCarrier = errors.New("the election is carried elsewhere")
-
 const electionCols = `election_id::text, name, seed, voters, candidates, fingerprint, copied, roll_complete, published,
 	registered_at, published_at, transport, broker`
 
-func scanElection(row pgx.Row) (*Election, error) {
-	var e Election
+func scanElection(row pgx.Row) (*election.Election, error) {
+	var e election.Election
 	err := row.Scan(&e.ID, &e.Name, &e.Seed, &e.Voters, &e.Candidates, &e.Fingerprint, &e.Copied, &e.RollComplete,
 		&e.Published, &e.RegisteredAt, &e.PublishedAt, &e.Carrier.Transport, &e.Carrier.Broker)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -57,10 +27,10 @@ func scanElection(row pgx.Row) (*Election, error) {
 	return &e, nil
 }
 
-// Election returns the registered election with its start positions, or
+// election.Election returns the registered election with its start positions, or
 // nil when there is none.
-func (s *Store) Election(ctx context.Context) (*Election, error) {
-	var e *Election
+func (s *Store) Election(ctx context.Context) (*election.Election, error) {
+	var e *election.Election
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		var err error
 		if e, err = scanElection(tx.QueryRow(ctx, `SELECT `+electionCols+` FROM election`)); err != nil || e == nil {
@@ -122,20 +92,14 @@ func (s *Store) LockRegistration(ctx context.Context) (func(), error) {
 	}, nil
 }
 
-// CandidateRow is a candidate with its ballot weight.
-type CandidateRow struct {
-	election.Candidate
-	Weight float64
-}
-
 // BeginElection records the election, its carrier, its start positions and
 // its candidates, or checks that the recorded one is the same (same
 // fingerprint: seed and candidates; same carrier) and leaves its starts as
 // they are: a resumed election keeps the positions of its first
 // registration. A larger voter count extends the roll; a smaller one is kept
 // as it is. It returns the election as now recorded.
-func (s *Store) BeginElection(ctx context.Context, e Election, candidates []CandidateRow) (*Election, error) {
-	var out *Election
+func (s *Store) BeginElection(ctx context.Context, e election.Election, candidates []election.WeightedCandidate) (*election.Election, error) {
+	var out *election.Election
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `INSERT INTO election (name, seed, voters, candidates, fingerprint, transport, broker)
 			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING`,
@@ -162,10 +126,10 @@ func (s *Store) BeginElection(ctx context.Context, e Election, candidates []Cand
 		}
 		if cur.Fingerprint != e.Fingerprint {
 			return fmt.Errorf("%w: %q (seed %d, %d candidates); register with the same seed and candidates to resume it, or use another database",
-				ErrDifferentElection, cur.Name, cur.Seed, cur.Candidates)
+				election.ErrDifferentElection, cur.Name, cur.Seed, cur.Candidates)
 		}
 		if cur.Carrier.Known() && e.Carrier.Known() && cur.Carrier != e.Carrier {
-			return fmt.Errorf("%w: %q is carried by %s, not %s", ErrOtherCarrier, cur.Name, cur.Carrier, e.Carrier)
+			return fmt.Errorf("%w: %q is carried by %s, not %s", election.ErrOtherCarrier, cur.Name, cur.Carrier, e.Carrier)
 		}
 		if cur.Starts, err = readStarts(ctx, tx); err != nil {
 			return err
@@ -250,6 +214,8 @@ func (s *Store) CompleteRoll(ctx context.Context) error {
 			`DELETE FROM registered_by_age_band`,
 			`INSERT INTO registered_by_age_band (age_band, registered) SELECT age_band, count(*) FROM voters GROUP BY 1`,
 			`UPDATE election SET roll_complete = true`,
+			// Fresh statistics for the tally's voter lookups.
+			`ANALYZE voters`,
 		} {
 			if _, err := tx.Exec(ctx, q); err != nil {
 				return err
@@ -275,16 +241,16 @@ func (s *Store) MarkPublished(ctx context.Context, n int64, done bool) error {
 }
 
 // Candidates returns the candidates with their weights, ordered by ID.
-func (s *Store) Candidates(ctx context.Context) ([]CandidateRow, error) {
+func (s *Store) Candidates(ctx context.Context) ([]election.WeightedCandidate, error) {
 	rows, err := s.pool.Query(ctx, `SELECT candidate_id, candidate_name, party_affiliation, biography,
 		campaign_platform, photo_url, ballot_weight FROM candidates ORDER BY candidate_id`)
 	if err != nil {
 		return nil, fmt.Errorf("read candidates: %w", err)
 	}
 	defer rows.Close()
-	var out []CandidateRow
+	var out []election.WeightedCandidate
 	for rows.Next() {
-		var c CandidateRow
+		var c election.WeightedCandidate
 		if err := rows.Scan(&c.CandidateID, &c.CandidateName, &c.PartyAffiliation, &c.Biography,
 			&c.CampaignPlatform, &c.PhotoURL, &c.Weight); err != nil {
 			return nil, err

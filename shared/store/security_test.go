@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/votingpipe/voting/shared/election"
-	"github.com/votingpipe/voting/shared/store"
 )
 
 // sqlArg says which argument of a database call is the SQL text.
@@ -31,8 +30,9 @@ var sqlArg = map[string]int{
 // trustedSQL are the database calls whose SQL is not a Go constant, each
 // with why it is safe. Keys are "path func".
 var trustedSQL = map[string]string{
-	"shared/store/migrate.go Migrate": "the migration files embedded from infra/migrations",
-	"shared/store/migrate.go Reset":   "infra/reset.sql, embedded",
+	"shared/store/migrate.go Migrate":          "the migration files embedded from infra/migrations",
+	"shared/store/migrate.go Reset":            "infra/reset.sql, embedded",
+	"shared/internal/testkit/testkit.go Count": "a test helper; every caller passes a constant",
 }
 
 // sqlFormat matches a format string that builds SQL.
@@ -429,13 +429,13 @@ var hostile = []string{
 func TestSQLMetacharactersRoundTrip(t *testing.T) {
 	st := open(t)
 	ctx := context.Background()
-	var cands []store.CandidateRow
+	var cands []election.WeightedCandidate
 	for i, h := range hostile {
-		cands = append(cands, store.CandidateRow{Weight: 1, Candidate: election.Candidate{
+		cands = append(cands, election.WeightedCandidate{Weight: 1, Candidate: election.Candidate{
 			CandidateID: "c" + strconv.Itoa(i) + h, CandidateName: h, PartyAffiliation: h + " party",
 			Biography: h, CampaignPlatform: h, PhotoURL: "https://example.org/" + h}})
 	}
-	if _, err := st.BeginElection(ctx, store.Election{Name: hostile[0], Seed: 1, Voters: int64(len(hostile)), Candidates: len(cands), Fingerprint: hostile[1]}, cands); err != nil {
+	if _, err := st.BeginElection(ctx, election.Election{Name: hostile[0], Seed: 1, Voters: int64(len(hostile)), Candidates: len(cands), Fingerprint: hostile[1]}, cands); err != nil {
 		t.Fatal(err)
 	}
 	var voters []election.Voter
@@ -450,17 +450,17 @@ func TestSQLMetacharactersRoundTrip(t *testing.T) {
 	if err := st.CompleteRoll(ctx); err != nil {
 		t.Fatal(err)
 	}
-	var ballots []store.BallotAt
+	var ballots []election.BallotAt
 	for i, v := range voters {
-		ballots = append(ballots, store.BallotAt{Offset: int64(i), Payload: []byte(v.VoterID), Ballot: election.Ballot{
+		ballots = append(ballots, election.BallotAt{Offset: int64(i), Payload: []byte(v.VoterID), Ballot: election.Ballot{
 			VoterID: v.VoterID, CandidateID: cands[(i+1)%len(cands)].CandidateID, VotingTime: time.Date(2026, 11, 3, 10, 0, i, 0, time.UTC)}})
 	}
 	// Unknown voters and candidates named with metacharacters are rejected, and kept verbatim.
 	ballots = append(ballots,
-		store.BallotAt{Offset: int64(len(voters)), Payload: []byte("x"), Ballot: election.Ballot{VoterID: hostile[5], CandidateID: cands[0].CandidateID, VotingTime: time.Now()}},
-		store.BallotAt{Offset: int64(len(voters)) + 1, Payload: []byte("y"), Ballot: election.Ballot{VoterID: voters[0].VoterID, CandidateID: hostile[0], VotingTime: time.Now()}},
+		election.BallotAt{Offset: int64(len(voters)), Payload: []byte("x"), Ballot: election.Ballot{VoterID: hostile[5], CandidateID: cands[0].CandidateID, VotingTime: time.Now()}},
+		election.BallotAt{Offset: int64(len(voters)) + 1, Payload: []byte("y"), Ballot: election.Ballot{VoterID: voters[0].VoterID, CandidateID: hostile[0], VotingTime: time.Now()}},
 	)
-	res, err := st.Tally(ctx, store.TallyBatch{Topic: topic, Partition: 0, Ballots: ballots})
+	res, err := st.Tally(ctx, election.TallyBatch{Topic: topic, Partition: 0, Ballots: ballots})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -472,7 +472,7 @@ func TestSQLMetacharactersRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	slices.SortFunc(cands, func(a, b store.CandidateRow) int { return strings.Compare(a.CandidateID, b.CandidateID) })
+	slices.SortFunc(cands, func(a, b election.WeightedCandidate) int { return strings.Compare(a.CandidateID, b.CandidateID) })
 	if len(got) != len(cands) {
 		t.Fatalf("%d candidates read back, want %d", len(got), len(cands))
 	}
@@ -500,7 +500,7 @@ func TestSQLMetacharactersRoundTrip(t *testing.T) {
 			WHERE voter_id = $1`, v.VoterID).Scan(&name, &state, &cand); err != nil {
 			t.Fatalf("voter %q: %v", v.VoterID, err)
 		}
-		if name != v.VoterName || state != v.Address.State || cand != cands[slices.IndexFunc(cands, func(c store.CandidateRow) bool {
+		if name != v.VoterName || state != v.Address.State || cand != cands[slices.IndexFunc(cands, func(c election.WeightedCandidate) bool {
 			return c.CandidateID == ballots[i].CandidateID
 		})].CandidateID {
 			t.Errorf("voter %q read back as %q %q %q", v.VoterID, name, state, cand)

@@ -3,25 +3,24 @@ package store
 import (
 	"context"
 	"fmt"
+	"github.com/votingpipe/voting/shared/election"
 	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/votingpipe/voting/shared/dashboard/snapshot"
 )
 
 // Snapshot reads what the dashboard shows, in one read-only REPEATABLE READ
 // transaction, so every number on the page is of the same instant. It
 // implements dashboard.Source (dashboard.Snapshot is an alias of
-// snapshot.Snapshot, so the store need not link the renderer). It reads
+// election.Snapshot, so the store need not link the renderer). It reads
 // the tally views, the election row and rejected_votes' counts; it never
 // scans voters or votes. The votes-over-time series is bucketed in SQL to at
-// most snapshot.DefaultMaxPoints instants.
-func (s *Store) Snapshot(ctx context.Context) (snapshot.Snapshot, error) {
-	var snap snapshot.Snapshot
+// most election.DefaultMaxPoints instants.
+func (s *Store) Snapshot(ctx context.Context) (election.Snapshot, error) {
+	var snap election.Snapshot
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		snap = snapshot.Snapshot{Rejected: map[string]int64{}}
+		snap = election.Snapshot{Rejected: map[string]int64{}}
 		var lo, hi *time.Time
 		b := &pgx.Batch{}
 		// now() is the transaction's start: the instant the snapshot shows.
@@ -44,8 +43,8 @@ func (s *Store) Snapshot(ctx context.Context) (snapshot.Snapshot, error) {
 				FROM candidate_results ORDER BY candidate_id`).
 			Query(func(rows pgx.Rows) error {
 				var err error
-				snap.Candidates, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (snapshot.Candidate, error) {
-					var c snapshot.Candidate
+				snap.Candidates, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (election.CandidateResult, error) {
+					var c election.CandidateResult
 					err := r.Scan(&c.ID, &c.Name, &c.Party, &c.PhotoURL, &c.Votes)
 					return c, err
 				})
@@ -53,7 +52,7 @@ func (s *Store) Snapshot(ctx context.Context) (snapshot.Snapshot, error) {
 			})
 		for _, q := range []struct {
 			sql string
-			dst *[]snapshot.Turnout
+			dst *[]election.Turnout
 		}{
 			{`SELECT state, total_votes, registered FROM turnout_by_state ORDER BY 1`, &snap.States},
 			{`SELECT gender, total_votes, registered FROM turnout_by_gender ORDER BY 1`, &snap.Genders},
@@ -61,8 +60,8 @@ func (s *Store) Snapshot(ctx context.Context) (snapshot.Snapshot, error) {
 		} {
 			b.Queue(q.sql).Query(func(rows pgx.Rows) error {
 				var err error
-				*q.dst, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (snapshot.Turnout, error) {
-					var t snapshot.Turnout
+				*q.dst, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (election.Turnout, error) {
+					var t election.Turnout
 					err := r.Scan(&t.Key, &t.Votes, &t.Registered)
 					return t, err
 				})
@@ -88,12 +87,12 @@ func (s *Store) Snapshot(ctx context.Context) (snapshot.Snapshot, error) {
 			return nil
 		}
 		snap.NewestVote = *hi
-		tl, err := timeline(ctx, tx, *lo, *hi, snapshot.DefaultMaxPoints, snap.Candidates)
+		tl, err := timeline(ctx, tx, *lo, *hi, election.DefaultMaxPoints, snap.Candidates)
 		snap.Timeline = tl
 		return err
 	})
 	if err != nil {
-		return snapshot.Snapshot{}, fmt.Errorf("dashboard snapshot: %w", err)
+		return election.Snapshot{}, fmt.Errorf("dashboard snapshot: %w", err)
 	}
 	return snap, nil
 }
@@ -106,7 +105,7 @@ func (s *Store) Snapshot(ctx context.Context) (snapshot.Snapshot, error) {
 // It reads the shards (tally_timeline) rather than votes_timeline: summing
 // shards and seconds into buckets in one aggregation is the same sum at half
 // the cost of first grouping every second in the view.
-func timeline(ctx context.Context, tx pgx.Tx, lo, hi time.Time, max int, cands []snapshot.Candidate) (snapshot.Timeline, error) {
+func timeline(ctx context.Context, tx pgx.Tx, lo, hi time.Time, max int, cands []election.CandidateResult) (election.Timeline, error) {
 	span := int64(hi.Sub(lo)/time.Second) + 1
 	width := int64(math.Ceil(float64(span) / float64(max)))
 	if width < 1 {
@@ -116,14 +115,14 @@ func timeline(ctx context.Context, tx pgx.Tx, lo, hi time.Time, max int, cands [
 		SELECT candidate_id, date_bin(make_interval(secs => $2), second, $1::timestamptz) AS bucket, sum(votes)::bigint
 		FROM tally_timeline GROUP BY 1, 2`, lo, float64(width))
 	if err != nil {
-		return snapshot.Timeline{}, err
+		return election.Timeline{}, err
 	}
 	buckets := int((span + width - 1) / width)
 	index := make(map[string]int, len(cands))
-	tl := snapshot.Timeline{Times: make([]time.Time, buckets), Series: make([]snapshot.TimelineSeries, len(cands))}
+	tl := election.Timeline{Times: make([]time.Time, buckets), Series: make([]election.TimelineSeries, len(cands))}
 	for i, c := range cands {
 		index[c.ID] = i
-		tl.Series[i] = snapshot.TimelineSeries{CandidateID: c.ID, Cumulative: make([]int64, buckets)}
+		tl.Series[i] = election.TimelineSeries{CandidateID: c.ID, Cumulative: make([]int64, buckets)}
 	}
 	var id string
 	var start time.Time
@@ -140,7 +139,7 @@ func timeline(ctx context.Context, tx pgx.Tx, lo, hi time.Time, max int, cands [
 		return nil
 	})
 	if err != nil {
-		return snapshot.Timeline{}, err
+		return election.Timeline{}, err
 	}
 	for k := range buckets {
 		end := lo.Add(time.Duration(int64(k+1)*width-1) * time.Second)

@@ -11,9 +11,8 @@ import (
 	"github.com/votingpipe/voting/shared/dashboard"
 	"github.com/votingpipe/voting/shared/election"
 	"github.com/votingpipe/voting/shared/generator"
-	"github.com/votingpipe/voting/shared/pgtest"
+	"github.com/votingpipe/voting/shared/internal/testkit"
 	"github.com/votingpipe/voting/shared/store"
-	"github.com/votingpipe/voting/shared/store/storetest"
 )
 
 const votesTopic = "votes_topic"
@@ -24,16 +23,16 @@ var _ dashboard.Source = (*store.Store)(nil)
 // (the first with a hostile name) through the real store functions.
 func snapshotElection(t *testing.T, nVoters int) (*store.Store, []election.Voter, []election.Candidate) {
 	t.Helper()
-	st := storetest.Open(t)
+	st := openStore(t)
 	cands := generator.Candidates(11, 3)
 	cands[0].CandidateName = `<script>alert(1)</script>`
-	voters := storetest.Register(t, st, "Snapshot test election", 11, cands, nVoters)
+	voters := testkit.Register(t, st, "Snapshot test election", 11, cands, nVoters)
 	return st, voters, cands
 }
 
 func TestSnapshotOfAnEmptyDatabase(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, pgtest.New(t), store.Options{})
+	st, err := store.Open(ctx, testkit.NewDatabase(t), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,13 +63,13 @@ func TestSnapshotMatchesTheTalliedVotes(t *testing.T) {
 	type want struct{ cand, state, gender, band string }
 	var counted []want
 	votedAt := map[string]time.Time{}
-	batches := map[int32][]store.BallotAt{}
+	batches := map[int32][]election.BallotAt{}
 	for i := range 240 {
 		v := voters[i]
 		c := cands[i%3]
 		at := t0.Add(time.Duration(i)*7*time.Second + 300*time.Millisecond)
 		p := int32(i % 2)
-		batches[p] = append(batches[p], store.BallotAt{Offset: int64(len(batches[p])),
+		batches[p] = append(batches[p], election.BallotAt{Offset: int64(len(batches[p])),
 			Ballot: election.Ballot{VoterID: v.VoterID, CandidateID: c.CandidateID, VotingTime: at}})
 		counted = append(counted, want{c.CandidateID, v.Address.State, v.Gender, election.AgeBand(v.RegisteredAge)})
 		votedAt[c.CandidateID+"/"+at.Format(time.RFC3339Nano)] = at
@@ -86,12 +85,12 @@ func TestSnapshotMatchesTheTalliedVotes(t *testing.T) {
 	if second.CandidateID == b0[1].CandidateID {
 		second.CandidateID = cands[1].CandidateID
 	}
-	stranger := store.BallotAt{Offset: int64(len(b0) + 2), Ballot: election.Ballot{VoterID: "nobody", CandidateID: cands[0].CandidateID, VotingTime: t0}}
+	stranger := election.BallotAt{Offset: int64(len(b0) + 2), Ballot: election.Ballot{VoterID: "nobody", CandidateID: cands[0].CandidateID, VotingTime: t0}}
 	batches[0] = append(b0, dup, second, stranger)
-	rejects := []store.Reject{{Offset: int64(len(batches[0])), Reason: election.ReasonMalformed, Detail: "not JSON", Payload: []byte("{")}}
+	rejects := []election.RejectedRecord{{Offset: int64(len(batches[0])), Reason: election.ReasonMalformed, Detail: "not JSON", Payload: []byte("{")}}
 
 	for p, b := range batches {
-		batch := store.TallyBatch{Topic: votesTopic, Partition: p, Ballots: b}
+		batch := election.TallyBatch{Topic: votesTopic, Partition: p, Ballots: b}
 		if p == 0 {
 			batch.Rejects = rejects
 		}
@@ -236,9 +235,9 @@ func TestSnapshotIsConsistentWhileTallying(t *testing.T) {
 		defer wg.Done()
 		defer close(done)
 		for b := range 40 {
-			batch := store.TallyBatch{Topic: votesTopic, Partition: int32(b % 3)}
+			batch := election.TallyBatch{Topic: votesTopic, Partition: int32(b % 3)}
 			for i := b * 10; i < b*10+10; i++ {
-				batch.Ballots = append(batch.Ballots, store.BallotAt{Offset: int64(i),
+				batch.Ballots = append(batch.Ballots, election.BallotAt{Offset: int64(i),
 					Ballot: election.Ballot{VoterID: voters[i].VoterID, CandidateID: cands[i%3].CandidateID, VotingTime: t0.Add(time.Duration(i) * time.Second)}})
 			}
 			if _, err := st.Tally(ctx, batch); err != nil {

@@ -32,6 +32,8 @@ type Options struct {
 	// CreateDatabase creates the database named in the URL when it does not
 	// exist (local runs and tests; never in Lambda).
 	CreateDatabase bool
+	// Migrate applies the migrations not yet applied (see Migrate).
+	Migrate bool
 }
 
 // Open connects to dsn and checks the connection. Errors never carry the
@@ -57,11 +59,15 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("connect to %s: %s", config.RedactedURL(dsn), config.RedactSecrets(err.Error(), dsn))
 	}
-	return &Store{pool: pool, dsn: dsn}, nil
+	st := &Store{pool: pool, dsn: dsn}
+	if o.Migrate {
+		if err := st.Migrate(ctx); err != nil {
+			pool.Close()
+			return nil, err
+		}
+	}
+	return st, nil
 }
-
-// Pool exposes the connection pool for read-side packages.
-func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
 // Close closes the pool.
 func (s *Store) Close() { s.pool.Close() }

@@ -10,25 +10,29 @@ import (
 
 	"github.com/votingpipe/voting/shared/election"
 	"github.com/votingpipe/voting/shared/generator"
-	"github.com/votingpipe/voting/shared/pgtest"
+	"github.com/votingpipe/voting/shared/internal/testkit"
 	"github.com/votingpipe/voting/shared/store"
-	"github.com/votingpipe/voting/shared/store/storetest"
 )
 
 const topic = "votes_topic"
 
 // open returns a migrated store on a fresh database.
-func open(t *testing.T) *store.Store { return storetest.Open(t) }
+func open(t *testing.T) *store.Store { return openStore(t) }
+
+func openStore(t testing.TB) *store.Store {
+	st, _ := testkit.OpenStore(t)
+	return st
+}
 
 // seed registers an election of n generated voters and 3 candidates.
 func seed(t *testing.T, st *store.Store, n int) ([]election.Voter, []election.Candidate) {
 	t.Helper()
 	cands := generator.Candidates(42, 3)
-	return storetest.Register(t, st, "test", 42, cands, n), cands
+	return testkit.Register(t, st, "test", 42, cands, n), cands
 }
 
-func ballot(off int64, v election.Voter, c election.Candidate) store.BallotAt {
-	return store.BallotAt{Offset: off, Payload: []byte(v.VoterID),
+func ballot(off int64, v election.Voter, c election.Candidate) election.BallotAt {
+	return election.BallotAt{Offset: off, Payload: []byte(v.VoterID),
 		Ballot: election.Ballot{VoterID: v.VoterID, CandidateID: c.CandidateID, VotingTime: time.Date(2026, 11, 3, 10, 0, int(off%60), 0, time.UTC)}}
 }
 
@@ -43,7 +47,7 @@ func audit(t *testing.T, st *store.Store, ends map[int32]int64) store.AuditRepor
 
 func TestMigrateIsIdempotentAndConcurrent(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, pgtest.New(t), store.Options{})
+	st, err := store.Open(ctx, testkit.NewDatabase(t), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,14 +76,14 @@ func TestMigrateIsIdempotentAndConcurrent(t *testing.T) {
 
 func TestEnsureDatabaseCreatesIt(t *testing.T) {
 	ctx := context.Background()
-	base := pgtest.New(t)
+	base := testkit.NewDatabase(t)
 	name := fmt.Sprintf("vt_ensure_%d", rand.Int64())
 	dsn, err := store.WithDatabase(base, name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pgtest.Drop(name)
-	for range 2 { // the second call finds it
+	defer store.DropDatabase(context.Background(), testkit.Server(), name) //nolint:errcheck
+	for range 2 {                                                          // the second call finds it
 		if err := store.EnsureDatabase(ctx, dsn); err != nil {
 			t.Fatal(err)
 		}
@@ -94,7 +98,7 @@ func TestEnsureDatabaseCreatesIt(t *testing.T) {
 func TestBeginElectionRefusesAnotherElection(t *testing.T) {
 	st := open(t)
 	seed(t, st, 10)
-	_, err := st.BeginElection(context.Background(), store.Election{Name: "other", Seed: 7, Voters: 10, Candidates: 3, Fingerprint: "other"}, nil)
+	_, err := st.BeginElection(context.Background(), election.Election{Name: "other", Seed: 7, Voters: 10, Candidates: 3, Fingerprint: "other"}, nil)
 	if err == nil {
 		t.Fatal("a second, different election was accepted")
 	}
@@ -105,14 +109,14 @@ func TestTallyOutcomes(t *testing.T) {
 	ctx := context.Background()
 	voters, cands := seed(t, st, 20)
 
-	first, err := st.Tally(ctx, store.TallyBatch{Topic: topic, Partition: 0, Ballots: []store.BallotAt{
+	first, err := st.Tally(ctx, election.TallyBatch{Topic: topic, Partition: 0, Ballots: []election.BallotAt{
 		ballot(0, voters[0], cands[0]),
 		ballot(1, voters[1], cands[1]),
 		ballot(2, voters[0], cands[0]), // same choice again: duplicate
 		ballot(3, voters[1], cands[2]), // a different second ballot
 		ballot(4, election.Voter{VoterID: "nobody"}, cands[0]),
 		ballot(5, voters[2], election.Candidate{CandidateID: "ghost"}),
-	}, Rejects: []store.Reject{{Offset: 6, Reason: election.ReasonMalformed, Detail: "invalid JSON", Payload: []byte("{")}}})
+	}, Rejects: []election.RejectedRecord{{Offset: 6, Reason: election.ReasonMalformed, Detail: "invalid JSON", Payload: []byte("{")}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,11 +138,11 @@ func TestTallyOutcomes(t *testing.T) {
 
 	// The same batch again: nothing changes, the same rejections come back
 	// (so their dead letters are produced even if the first attempt's were lost).
-	again, err := st.Tally(ctx, store.TallyBatch{Topic: topic, Partition: 0, Ballots: []store.BallotAt{
+	again, err := st.Tally(ctx, election.TallyBatch{Topic: topic, Partition: 0, Ballots: []election.BallotAt{
 		ballot(0, voters[0], cands[0]), ballot(1, voters[1], cands[1]), ballot(2, voters[0], cands[0]),
 		ballot(3, voters[1], cands[2]), ballot(4, election.Voter{VoterID: "nobody"}, cands[0]),
 		ballot(5, voters[2], election.Candidate{CandidateID: "ghost"}),
-	}, Rejects: []store.Reject{{Offset: 6, Reason: election.ReasonMalformed}}})
+	}, Rejects: []election.RejectedRecord{{Offset: 6, Reason: election.ReasonMalformed}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +163,7 @@ func TestTallyOutcomes(t *testing.T) {
 	}
 
 	// A copy of voter 0's vote on another partition is a duplicate.
-	other, err := st.Tally(ctx, store.TallyBatch{Topic: topic, Partition: 1, Ballots: []store.BallotAt{ballot(0, voters[0], cands[0]), ballot(1, voters[3], cands[0])}})
+	other, err := st.Tally(ctx, election.TallyBatch{Topic: topic, Partition: 1, Ballots: []election.BallotAt{ballot(0, voters[0], cands[0]), ballot(1, voters[3], cands[0])}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +188,7 @@ func TestTallyExactlyOnceUnderRedeliveryAndConcurrency(t *testing.T) {
 
 	// Partition p holds voters i%parts == p, in offset order, plus every
 	// 50th voter's vote a second time (as a redelivered ballot stage would).
-	streams := make([][]store.BallotAt, parts)
+	streams := make([][]election.BallotAt, parts)
 	for i, v := range voters {
 		p := i % parts
 		c := cands[election.Choose(42, v.VoterID, []float64{1, 1, 1})]
@@ -201,7 +205,7 @@ func TestTallyExactlyOnceUnderRedeliveryAndConcurrency(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			s := streams[p]
-			var batches [][]store.BallotAt
+			var batches [][]election.BallotAt
 			for i := 0; i < len(s); i += batch {
 				batches = append(batches, s[i:min(i+batch, len(s))])
 			}
@@ -217,7 +221,7 @@ func TestTallyExactlyOnceUnderRedeliveryAndConcurrency(t *testing.T) {
 				}
 			}
 			for _, i := range order {
-				if _, err := st.Tally(ctx, store.TallyBatch{Topic: topic, Partition: int32(p), Ballots: batches[i]}); err != nil {
+				if _, err := st.Tally(ctx, election.TallyBatch{Topic: topic, Partition: int32(p), Ballots: batches[i]}); err != nil {
 					errs <- err
 					return
 				}
@@ -260,7 +264,7 @@ func TestAuditDetectsTampering(t *testing.T) {
 			st := open(t)
 			ctx := context.Background()
 			voters, cands := seed(t, st, 10)
-			if _, err := st.Tally(ctx, store.TallyBatch{Topic: topic, Partition: 0, Ballots: []store.BallotAt{
+			if _, err := st.Tally(ctx, election.TallyBatch{Topic: topic, Partition: 0, Ballots: []election.BallotAt{
 				ballot(0, voters[0], cands[0]), ballot(1, voters[1], cands[1])}}); err != nil {
 				t.Fatal(err)
 			}

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -11,87 +10,6 @@ import (
 
 	"github.com/votingpipe/voting/shared/election"
 )
-
-// TallyBatch is one delivered batch of votes_topic records from one partition.
-type TallyBatch struct {
-	// Election is the ID of the election the batch was read for (whose start
-	// positions left these records in); "" skips the check.
-	Election  string
-	Topic     string
-	Partition int32
-	// Ballots are the records that decoded; the database decides whether
-	// each is counted.
-	Ballots []BallotAt
-	// Rejects are the records already rejected while decoding (malformed,
-	// oversized); they are recorded in rejected_votes in the same transaction.
-	Rejects []Reject
-}
-
-// BallotAt is a decoded ballot and where it came from.
-type BallotAt struct {
-	Offset int64
-	election.Ballot
-	// Payload is the raw record, kept in rejected_votes if it is rejected.
-	Payload []byte
-}
-
-// Reject is a record the tally did not count.
-type Reject struct {
-	Offset  int64
-	Reason  election.Reason
-	Detail  string
-	VoterID string
-	Payload []byte
-}
-
-// CandidateTotal is a candidate's running total, as published on
-// aggregated_votes_per_candidate (keyed by candidate_id).
-type CandidateTotal struct {
-	CandidateID      string    `json:"candidate_id"`
-	CandidateName    string    `json:"candidate_name"`
-	PartyAffiliation string    `json:"party_affiliation"`
-	PhotoURL         string    `json:"photo_url"`
-	TotalVotes       int64     `json:"total_votes"`
-	UpdatedAt        time.Time `json:"updated_at"`
-	// Version and Election are those of the Totals read it comes from.
-	Version  int64  `json:"version"`
-	Election string `json:"election"`
-}
-
-// StateTotal is a state's running turnout, as published on
-// aggregated_turnout_by_location (keyed by state).
-type StateTotal struct {
-	State      string    `json:"state"`
-	TotalVotes int64     `json:"total_votes"`
-	Registered int64     `json:"registered"`
-	UpdatedAt  time.Time `json:"updated_at"`
-	Version    int64     `json:"version"`
-	Election   string    `json:"election"`
-}
-
-// TallyResult is what a batch did.
-type TallyResult struct {
-	// Counted records are newly in the tallies.
-	Counted int
-	// Redelivered records were already decided by an earlier delivery of the
-	// same offset; counted ones among them changed nothing.
-	Redelivered int
-	// Rejected are all records of the batch that are not counted, whether
-	// decided now or by an earlier delivery, with their reasons.
-	Rejected []Reject
-	// Candidates and States are the keys whose totals the batch changed.
-	Candidates []string
-	States     []string
-}
-
-// ErrElectionChanged means the database holds another election than the
-// one a batch was judged against (it was reset and registered again): the
-// caller must read the election again and retry.
-var ErrElectionChanged = errors.New("the database holds another election than the batch was read for")
-
-// ErrNoElection means no election is registered yet: stages wait (their
-// batches fail and are retried) rather than judge records against no roll.
-var ErrNoElection = errors.New("no election is registered yet")
 
 // payloadLimit bounds the payload kept in rejected_votes.
 const payloadLimit = 4096
@@ -191,16 +109,16 @@ SELECT DISTINCT -1::bigint, 'state', '', '', 0, 0::bigint, address_state FROM co
 // rejected_votes with its reason. It returns which totals changed (publish
 // them with PublishTotals once it returns). Running it again with the same
 // batch changes nothing and returns the same rejections. It fails with
-// ErrElectionChanged when b.Election is set and the database holds another
-// election, and with ErrNoElection when it holds none.
-func (s *Store) Tally(ctx context.Context, b TallyBatch) (TallyResult, error) {
-	var res TallyResult
+// election.ErrElectionChanged when b.Election is set and the database holds another
+// election, and with election.ErrNoElection when it holds none.
+func (s *Store) Tally(ctx context.Context, b election.TallyBatch) (election.TallyResult, error) {
+	var res election.TallyResult
 	n := len(b.Ballots)
 	voters := make([]string, n)
 	cands := make([]string, n)
 	times := make([]time.Time, n)
 	offsets := make([]int64, n)
-	byOffset := make(map[int64]*BallotAt, n)
+	byOffset := make(map[int64]*election.BallotAt, n)
 	for i := range b.Ballots {
 		x := &b.Ballots[i]
 		voters[i], cands[i], times[i], offsets[i] = x.VoterID, x.CandidateID, x.VotingTime, x.Offset
@@ -208,8 +126,8 @@ func (s *Store) Tally(ctx context.Context, b TallyBatch) (TallyResult, error) {
 	}
 
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		res = TallyResult{}
-		rejects := append([]Reject(nil), b.Rejects...)
+		res = election.TallyResult{}
+		rejects := append([]election.RejectedRecord(nil), b.Rejects...)
 		touchedC := map[string]bool{}
 		touchedS := map[string]bool{}
 		uncounted := map[int64]bool{}
@@ -224,9 +142,9 @@ func (s *Store) Tally(ctx context.Context, b TallyBatch) (TallyResult, error) {
 		}
 		switch {
 		case current == "":
-			return ErrNoElection
+			return election.ErrNoElection
 		case b.Election != "" && current != b.Election:
-			return ErrElectionChanged
+			return election.ErrElectionChanged
 		}
 		if n > 0 {
 			lo, hi := slices.Min(offsets), slices.Max(offsets)
@@ -253,10 +171,10 @@ func (s *Store) Tally(ctx context.Context, b TallyBatch) (TallyResult, error) {
 					res.Redelivered++
 				case "decided":
 					res.Redelivered++
-					res.Rejected = append(res.Rejected, Reject{Offset: off, Reason: election.Reason(prior),
+					res.Rejected = append(res.Rejected, election.RejectedRecord{Offset: off, Reason: election.Reason(prior),
 						Detail: priorDetail, VoterID: x.VoterID, Payload: x.Payload})
 				default:
-					r := Reject{Offset: off, Reason: election.Reason(outcome), VoterID: x.VoterID, Payload: x.Payload}
+					r := election.RejectedRecord{Offset: off, Reason: election.Reason(outcome), VoterID: x.VoterID, Payload: x.Payload}
 					switch r.Reason {
 					case election.ReasonUnknownVoter:
 						r.Detail = fmt.Sprintf("voter %q is not on the roll", x.VoterID)
@@ -291,14 +209,14 @@ func (s *Store) Tally(ctx context.Context, b TallyBatch) (TallyResult, error) {
 		return nil
 	})
 	if err != nil {
-		return TallyResult{}, fmt.Errorf("tally %s/%d: %w", b.Topic, b.Partition, err)
+		return election.TallyResult{}, fmt.Errorf("tally %s/%d: %w", b.Topic, b.Partition, err)
 	}
 	slices.Sort(res.Candidates)
 	slices.Sort(res.States)
 	return res, nil
 }
 
-func insertRejects(ctx context.Context, tx pgx.Tx, topic string, partition int32, rs []Reject) error {
+func insertRejects(ctx context.Context, tx pgx.Tx, topic string, partition int32, rs []election.RejectedRecord) error {
 	offs := make([]int64, len(rs))
 	reasons := make([]string, len(rs))
 	details := make([]string, len(rs))
@@ -323,25 +241,6 @@ func insertRejects(ctx context.Context, tx pgx.Tx, topic string, partition int32
 	return err
 }
 
-// Totals are running totals as of one read, versioned: see PublishTotals.
-type Totals struct {
-	// Election is the ID of the election the totals are of.
-	Election string
-	// Version increases with every read, across all keys.
-	Version    int64
-	Candidates []CandidateTotal
-	States     []StateTotal
-}
-
-// TotalsRequest selects the totals PublishTotals reads: the named
-// candidates and states, or every one of either kind with All*.
-type TotalsRequest struct {
-	Candidates    []string
-	States        []string
-	AllCandidates bool
-	AllStates     bool
-}
-
 // totalsLock is the advisory lock key that orders the reads and publishes
 // of the totals.
 const totalsLock = 0x746f74616c73 // "totals"
@@ -355,9 +254,9 @@ const totalsLock = 0x746f74616c73 // "totals"
 // the aggregated topics (what compaction keeps) carries the newest totals,
 // and after the last batch's publish they equal the recount. Call it after
 // the batch's transaction has committed.
-func (s *Store) PublishTotals(ctx context.Context, req TotalsRequest, publish func(Totals) error) error {
+func (s *Store) PublishTotals(ctx context.Context, req election.TotalsRequest, publish func(election.Totals) error) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var t Totals
+		var t election.Totals
 		var at time.Time
 		var cands, states []string
 		if !req.AllCandidates {
@@ -377,8 +276,8 @@ func (s *Store) PublishTotals(ctx context.Context, req TotalsRequest, publish fu
 				FROM candidate_results WHERE $1::text[] IS NULL OR candidate_id = ANY($1) ORDER BY candidate_id`, cands).
 				Query(func(rows pgx.Rows) error {
 					var err error
-					t.Candidates, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (CandidateTotal, error) {
-						var c CandidateTotal
+					t.Candidates, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (election.CandidateTotal, error) {
+						var c election.CandidateTotal
 						err := r.Scan(&c.CandidateID, &c.CandidateName, &c.PartyAffiliation, &c.PhotoURL, &c.TotalVotes)
 						return c, err
 					})
@@ -390,8 +289,8 @@ func (s *Store) PublishTotals(ctx context.Context, req TotalsRequest, publish fu
 				WHERE $1::text[] IS NULL OR state = ANY($1) ORDER BY state`, states).
 				Query(func(rows pgx.Rows) error {
 					var err error
-					t.States, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (StateTotal, error) {
-						var s StateTotal
+					t.States, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (election.StateTotal, error) {
+						var s election.StateTotal
 						err := r.Scan(&s.State, &s.TotalVotes, &s.Registered)
 						return s, err
 					})

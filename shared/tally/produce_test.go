@@ -17,8 +17,9 @@ import (
 	"github.com/votingpipe/voting/shared/deadletter"
 	"github.com/votingpipe/voting/shared/election"
 	"github.com/votingpipe/voting/shared/generator"
+	"github.com/votingpipe/voting/shared/internal/testkit"
 	"github.com/votingpipe/voting/shared/store"
-	"github.com/votingpipe/voting/shared/store/storetest"
+	"github.com/votingpipe/voting/shared/stream"
 	"github.com/votingpipe/voting/shared/tally"
 )
 
@@ -37,9 +38,9 @@ func kafkaRig(t *testing.T, n int) (*tally.Processor, *kfake.Cluster, *kgo.Clien
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
-	st := storetest.Open(t)
+	st := openStore(t)
 	cands := generator.Candidates(7, 3)
-	voters := storetest.Register(t, st, "t", 7, cands, n)
+	voters := testkit.Register(t, st, "t", 7, cands, n)
 	p := &tally.Processor{Store: st, Publisher: broker.Publisher{Client: cl}, Topics: topics, MaxRecordBytes: 4096}
 	return p, c, cl, st, voters, cands
 }
@@ -84,7 +85,7 @@ func readAll(t *testing.T, c *kfake.Cluster, topic string) []*kgo.Record {
 func TestDeadLettersAreProducedAtLeastOnce(t *testing.T) {
 	p, c, _, st, voters, cands := kafkaRig(t, 5)
 	ctx := context.Background()
-	recs := []*kgo.Record{
+	recs := []*stream.Record{
 		{Value: vote(voters[0].VoterID, cands[0].CandidateID)},
 		{Value: []byte(`{"voter_id":`)},
 		{Value: vote("nobody", cands[0].CandidateID)},
@@ -119,12 +120,13 @@ func TestDeadLettersAreProducedAtLeastOnce(t *testing.T) {
 	}
 	dlq := readAll(t, c, topics.VotesDLQ)
 	got := map[int64]election.Reason{}
-	for _, d := range dlq {
+	for _, kd := range dlq {
+		d := broker.FromKgo(kd)
 		var off int64
-		fmt.Sscan(deadletter.Header(d, deadletter.HeaderSourceOffset), &off) //nolint:errcheck
-		got[off] = election.Reason(deadletter.Header(d, deadletter.HeaderReason))
-		if deadletter.Header(d, deadletter.HeaderSourceTopic) != votesTopic || deadletter.Header(d, deadletter.HeaderSourcePartition) != "2" ||
-			deadletter.Header(d, deadletter.HeaderStage) != tally.Stage || deadletter.Header(d, deadletter.HeaderDetail) == "" {
+		fmt.Sscan(d.Header(deadletter.HeaderSourceOffset), &off) //nolint:errcheck
+		got[off] = election.Reason(d.Header(deadletter.HeaderReason))
+		if d.Header(deadletter.HeaderSourceTopic) != votesTopic || d.Header(deadletter.HeaderSourcePartition) != "2" ||
+			d.Header(deadletter.HeaderStage) != tally.Stage || d.Header(deadletter.HeaderDetail) == "" {
 			t.Errorf("dead letter headers %v", d.Headers)
 		}
 		if !slices.Equal(d.Value, recs[off].Value) || !slices.Equal(d.Key, recs[off].Key) {
@@ -149,7 +151,7 @@ func TestDeadLettersAreProducedAtLeastOnce(t *testing.T) {
 func TestTotalsArePublishedAgainAfterAFailedPublish(t *testing.T) {
 	p, c, _, _, voters, cands := kafkaRig(t, 5)
 	ctx := context.Background()
-	recs := []*kgo.Record{{Topic: votesTopic, Offset: 0, Value: vote(voters[0].VoterID, cands[0].CandidateID)},
+	recs := []*stream.Record{{Topic: votesTopic, Offset: 0, Value: vote(voters[0].VoterID, cands[0].CandidateID)},
 		{Topic: votesTopic, Offset: 1, Value: vote(voters[1].VoterID, cands[0].CandidateID)}}
 	restore := failProduce(c, topics.TurnoutTotals)
 	if _, err := p.Process(ctx, recs); err == nil {

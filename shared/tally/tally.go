@@ -1,9 +1,9 @@
 // Package tally is the tally stage, triggered by votes_topic: each delivered
 // batch is counted exactly once in one Postgres transaction (see
-// store.Tally), every record it does not count is recorded with its reason
+// the store's Tally), every record it does not count is recorded with its reason
 // and dead-lettered, and the new totals are published to the aggregated
-// topics that trigger the dashboard (see store.PublishTotals for why the
-// last record per key is always the newest).
+// topics that trigger the dashboard (see VoteStore.PublishTotals for why
+// the last record per key is always the newest).
 //
 // Records before the election's start on their partition belong to an
 // earlier election: they are skipped, neither counted nor rejected.
@@ -18,28 +18,30 @@ import (
 	"sync"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
+	"github.com/votingpipe/voting/shared/config"
 	"github.com/votingpipe/voting/shared/deadletter"
 	"github.com/votingpipe/voting/shared/election"
-	"github.com/votingpipe/voting/shared/store"
+	"github.com/votingpipe/voting/shared/stream"
 )
 
 // Stage is this stage's name in dead-letter headers.
 const Stage = "tally"
 
-// VoteStore counts batches and publishes totals; *store.Store implements it.
+// VoteStore counts batches and publishes totals; the Postgres store
+// implements it.
 type VoteStore interface {
-	Election(ctx context.Context) (*store.Election, error)
-	Tally(ctx context.Context, b store.TallyBatch) (store.TallyResult, error)
-	PublishTotals(ctx context.Context, req store.TotalsRequest, publish func(store.Totals) error) error
-}
-
-var _ VoteStore = (*store.Store)(nil)
-
-// Publisher produces records synchronously.
-type Publisher interface {
-	Publish(ctx context.Context, recs ...*kgo.Record) error
+	// Election returns the registered election (nil when there is none).
+	Election(ctx context.Context) (*election.Election, error)
+	// Tally counts a batch exactly once, failing with
+	// election.ErrElectionChanged when the database holds another election
+	// than b.Election.
+	Tally(ctx context.Context, b election.TallyBatch) (election.TallyResult, error)
+	// PublishTotals reads the requested totals and calls publish with them
+	// while holding a lock that orders every read and publish of the
+	// totals: a later read is published later (publish returns only once
+	// the broker has the records), so the last record per key is the
+	// newest, and after the last batch it equals the recount.
+	PublishTotals(ctx context.Context, req election.TotalsRequest, publish func(election.Totals) error) error
 }
 
 // Topics are the topics the tally writes to.
@@ -49,10 +51,22 @@ type Topics struct {
 	VotesDLQ        string
 }
 
+// New returns the tally of the configured topics over st, publishing with
+// pub.
+func New(st VoteStore, pub stream.Publisher, t config.Topics, r config.Records, log *slog.Logger) *Processor {
+	return &Processor{Store: st, Publisher: pub, MaxRecordBytes: r.MaxBytes, Log: log,
+		Topics: Topics{CandidateTotals: t.CandidateTotals, TurnoutTotals: t.TurnoutTotals, VotesDLQ: t.VotesDLQ}}
+}
+
+// MetricNames name the tally's summary counters as metrics (see
+// kafkaevent.Measured); VotesRejected is also emitted by reason.
+var MetricNames = map[string]string{"counted": "VotesCounted", "rejected": "VotesRejected",
+	"redelivered": "VotesRedelivered", "skipped": "RecordsSkipped"}
+
 // Processor counts votes.
 type Processor struct {
 	Store          VoteStore
-	Publisher      Publisher
+	Publisher      stream.Publisher
 	Topics         Topics
 	MaxRecordBytes int
 	Log            *slog.Logger
@@ -62,15 +76,15 @@ type Processor struct {
 	// election is the election the records are judged against, read once
 	// per process (a Lambda container) and again only when the database
 	// turns out to hold another one.
-	election *store.Election
+	election *election.Election
 	skips    election.SkipCounter
 }
 
 // ErrNoElection means no election is registered yet; the batch is retried.
-var ErrNoElection = store.ErrNoElection
+var ErrNoElection = election.ErrNoElection
 
 // currentElection returns the cached election, reading it when there is none.
-func (p *Processor) currentElection(ctx context.Context) (*store.Election, error) {
+func (p *Processor) currentElection(ctx context.Context) (*election.Election, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.election != nil {
@@ -100,7 +114,7 @@ func (p *Processor) forget(id string) {
 // skip drops the records of recs (one partition, in offset order) that
 // precede the election's start, and logs how many once, when the
 // partition reaches the election's own records.
-func (p *Processor) skip(ctx context.Context, e *store.Election, recs []*kgo.Record) ([]*kgo.Record, int) {
+func (p *Processor) skip(ctx context.Context, e *election.Election, recs []*stream.Record) ([]*stream.Record, int) {
 	topic, part := recs[0].Topic, recs[0].Partition
 	start := e.Starts.Of(topic, part)
 	n := 0
@@ -122,7 +136,7 @@ func (p *Processor) skip(ctx context.Context, e *store.Election, recs []*kgo.Rec
 }
 
 // Process counts one partition's batch of votes.
-func (p *Processor) Process(ctx context.Context, recs []*kgo.Record) (map[string]int, error) {
+func (p *Processor) Process(ctx context.Context, recs []*stream.Record) (map[string]int, error) {
 	if len(recs) == 0 {
 		return nil, nil
 	}
@@ -138,8 +152,8 @@ func (p *Processor) Process(ctx context.Context, recs []*kgo.Record) (map[string
 	if p.Now != nil {
 		now = p.Now
 	}
-	b := store.TallyBatch{Election: e.ID, Topic: recs[0].Topic, Partition: recs[0].Partition}
-	byOffset := make(map[int64]*kgo.Record, len(recs))
+	b := election.TallyBatch{Election: e.ID, Topic: recs[0].Topic, Partition: recs[0].Partition}
+	byOffset := make(map[int64]*stream.Record, len(recs))
 	for _, r := range recs {
 		byOffset[r.Offset] = r
 		bal, err := election.DecodeBallot(r.Value, p.MaxRecordBytes)
@@ -149,14 +163,14 @@ func (p *Processor) Process(ctx context.Context, recs []*kgo.Record) (map[string
 			if rej != nil {
 				reason = rej.Reason
 			}
-			b.Rejects = append(b.Rejects, store.Reject{Offset: r.Offset, Reason: reason, Detail: err.Error(), Payload: r.Value})
+			b.Rejects = append(b.Rejects, election.RejectedRecord{Offset: r.Offset, Reason: reason, Detail: err.Error(), Payload: r.Value})
 			continue
 		}
-		b.Ballots = append(b.Ballots, store.BallotAt{Offset: r.Offset, Ballot: bal, Payload: r.Value})
+		b.Ballots = append(b.Ballots, election.BallotAt{Offset: r.Offset, Ballot: bal, Payload: r.Value})
 	}
 
 	res, err := p.Store.Tally(ctx, b)
-	if errors.Is(err, store.ErrElectionChanged) {
+	if errors.Is(err, election.ErrElectionChanged) {
 		// Read the election (and its starts) again on the retry.
 		p.forget(e.ID)
 	}
@@ -166,7 +180,7 @@ func (p *Processor) Process(ctx context.Context, recs []*kgo.Record) (map[string
 
 	if len(res.Rejected) > 0 {
 		at := now()
-		dead := make([]*kgo.Record, 0, len(res.Rejected))
+		dead := make([]*stream.Record, 0, len(res.Rejected))
 		for _, rj := range res.Rejected {
 			dead = append(dead, deadletter.Record(p.Topics.VotesDLQ, byOffset[rj.Offset], Stage, string(rj.Reason), rj.Detail, at))
 		}
@@ -184,6 +198,9 @@ func (p *Processor) Process(ctx context.Context, recs []*kgo.Record) (map[string
 			"first_reason", res.Rejected[0].Reason)
 	}
 	sum := map[string]int{"counted": res.Counted, "rejected": len(res.Rejected), "redelivered": res.Redelivered}
+	for _, rj := range res.Rejected {
+		sum["rejected."+string(rj.Reason)]++ // by reason, for the metrics
+	}
 	if skippedN > 0 {
 		sum["skipped"] = skippedN
 	}
@@ -197,36 +214,36 @@ func (p *Processor) Process(ctx context.Context, recs []*kgo.Record) (map[string
 // aggregated topics and the dashboard current. A batch that only rejected
 // records publishes the candidates' totals too: they trigger the dashboard,
 // whose page shows the rejections.
-func totalsFor(res store.TallyResult) (store.TotalsRequest, bool) {
+func totalsFor(res election.TallyResult) (election.TotalsRequest, bool) {
 	switch {
 	case res.Redelivered > 0:
-		return store.TotalsRequest{AllCandidates: true, AllStates: true}, true
+		return election.TotalsRequest{AllCandidates: true, AllStates: true}, true
 	case len(res.Candidates) > 0:
-		return store.TotalsRequest{Candidates: res.Candidates, States: res.States}, true
+		return election.TotalsRequest{Candidates: res.Candidates, States: res.States}, true
 	case len(res.Rejected) > 0:
-		return store.TotalsRequest{AllCandidates: true}, true
+		return election.TotalsRequest{AllCandidates: true}, true
 	}
-	return store.TotalsRequest{}, false
+	return election.TotalsRequest{}, false
 }
 
 // publishTotals returns the function that produces a read of the totals;
 // it returns once the broker has every record.
-func (p *Processor) publishTotals(ctx context.Context) func(store.Totals) error {
-	return func(t store.Totals) error {
-		out := make([]*kgo.Record, 0, len(t.Candidates)+len(t.States))
+func (p *Processor) publishTotals(ctx context.Context) func(election.Totals) error {
+	return func(t election.Totals) error {
+		out := make([]*stream.Record, 0, len(t.Candidates)+len(t.States))
 		for _, c := range t.Candidates {
 			val, err := json.Marshal(c)
 			if err != nil {
 				return err
 			}
-			out = append(out, &kgo.Record{Topic: p.Topics.CandidateTotals, Key: []byte(c.CandidateID), Value: val})
+			out = append(out, &stream.Record{Topic: p.Topics.CandidateTotals, Key: []byte(c.CandidateID), Value: val})
 		}
 		for _, s := range t.States {
 			val, err := json.Marshal(s)
 			if err != nil {
 				return err
 			}
-			out = append(out, &kgo.Record{Topic: p.Topics.TurnoutTotals, Key: []byte(s.State), Value: val})
+			out = append(out, &stream.Record{Topic: p.Topics.TurnoutTotals, Key: []byte(s.State), Value: val})
 		}
 		if err := p.Publisher.Publish(ctx, out...); err != nil {
 			return fmt.Errorf("publish tally results: %w", err)

@@ -10,13 +10,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/votingpipe/voting/shared/deadletter"
 	"github.com/votingpipe/voting/shared/election"
 	"github.com/votingpipe/voting/shared/generator"
+	"github.com/votingpipe/voting/shared/internal/testkit"
 	"github.com/votingpipe/voting/shared/store"
-	"github.com/votingpipe/voting/shared/store/storetest"
+	"github.com/votingpipe/voting/shared/stream"
 	"github.com/votingpipe/voting/shared/tally"
 )
 
@@ -27,11 +28,11 @@ var topics = tally.Topics{CandidateTotals: "cand", TurnoutTotals: "turnout", Vot
 // capture is a Publisher that keeps what it is given, or fails while fail is set.
 type capture struct {
 	mu   sync.Mutex
-	recs []*kgo.Record
+	recs []*stream.Record
 	fail atomic.Bool
 }
 
-func (c *capture) Publish(_ context.Context, recs ...*kgo.Record) error {
+func (c *capture) Publish(_ context.Context, recs ...*stream.Record) error {
 	if c.fail.Load() {
 		return errors.New("broker unreachable")
 	}
@@ -41,10 +42,10 @@ func (c *capture) Publish(_ context.Context, recs ...*kgo.Record) error {
 	return nil
 }
 
-func (c *capture) take(topic string) []*kgo.Record {
+func (c *capture) take(topic string) []*stream.Record {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var out, rest []*kgo.Record
+	var out, rest []*stream.Record
 	for _, r := range c.recs {
 		if r.Topic == topic {
 			out = append(out, r)
@@ -60,9 +61,9 @@ func (c *capture) take(topic string) []*kgo.Record {
 // voters and 3 candidates.
 func rig(t testing.TB, n int) (*tally.Processor, *capture, *store.Store, []election.Voter, []election.Candidate) {
 	t.Helper()
-	st := storetest.Open(t)
+	st := openStore(t)
 	cands := generator.Candidates(7, 3)
-	voters := storetest.Register(t, st, "t", 7, cands, n)
+	voters := testkit.Register(t, st, "t", 7, cands, n)
 	pub := &capture{}
 	return &tally.Processor{Store: st, Publisher: pub, Topics: topics, MaxRecordBytes: 4096}, pub, st, voters, cands
 }
@@ -72,13 +73,23 @@ func vote(voterID, candidateID string) []byte {
 	return b
 }
 
+// pools are the test pools of the stores the tests open.
+var pools sync.Map // *store.Store -> *pgxpool.Pool
+
+func openStore(t testing.TB) *store.Store {
+	st, pool := testkit.OpenStore(t)
+	pools.Store(st, pool)
+	return st
+}
+
+func pool(st *store.Store) *pgxpool.Pool {
+	p, _ := pools.Load(st)
+	return p.(*pgxpool.Pool)
+}
+
 func count(t testing.TB, st *store.Store, sql string) int {
 	t.Helper()
-	var n int
-	if err := st.Pool().QueryRow(context.Background(), sql).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return int(testkit.Count(t, pool(st), sql))
 }
 
 // FuzzTallyProcess sends any record through the tally stage on a real
@@ -115,8 +126,8 @@ func FuzzTallyProcess(f *testing.F) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		off := offset.Add(1)
-		rec := &kgo.Record{Topic: votesTopic, Partition: 0, Offset: off, Value: value}
-		sum, err := p.Process(ctx, []*kgo.Record{rec})
+		rec := &stream.Record{Topic: votesTopic, Partition: 0, Offset: off, Value: value}
+		sum, err := p.Process(ctx, []*stream.Record{rec})
 		if err != nil {
 			t.Fatalf("a record failed its batch (it would be retried forever): %v", err)
 		}
@@ -124,7 +135,7 @@ func FuzzTallyProcess(f *testing.F) {
 		pub.take(topics.CandidateTotals)
 		pub.take(topics.TurnoutTotals)
 		var rejected int
-		if err := st.Pool().QueryRow(ctx, `SELECT count(*) FROM rejected_votes WHERE partition = 0 AND "offset" = $1`, off).Scan(&rejected); err != nil {
+		if err := pool(st).QueryRow(ctx, `SELECT count(*) FROM rejected_votes WHERE partition = 0 AND "offset" = $1`, off).Scan(&rejected); err != nil {
 			t.Fatal(err)
 		}
 		switch {
@@ -133,7 +144,7 @@ func FuzzTallyProcess(f *testing.F) {
 				t.Fatalf("counted and rejected: %d dead letters, %d rows", len(dlq), rejected)
 			}
 		case len(dlq) == 1 && rejected == 1:
-			if r := deadletter.Header(dlq[0], deadletter.HeaderReason); !reasons[r] {
+			if r := dlq[0].Header(deadletter.HeaderReason); !reasons[r] {
 				t.Fatalf("dead letter with reason %q", r)
 			}
 			if !slices.Equal(dlq[0].Value, value) {

@@ -9,7 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/votingpipe/voting/local/harness/internal/faultproxy"
-	"github.com/votingpipe/voting/shared/pgtest"
+	"github.com/votingpipe/voting/local/internal/testkit"
 )
 
 // through returns dsn with its host replaced by the proxy's.
@@ -24,7 +24,7 @@ func through(t *testing.T, dsn string, p *faultproxy.Proxy) string {
 }
 
 func TestProxyFaults(t *testing.T) {
-	dsn := pgtest.New(t)
+	dsn := testkit.NewDatabase(t)
 	u, _ := url.Parse(dsn)
 	p, err := faultproxy.Start(u.Host)
 	if err != nil {

@@ -1,0 +1,659 @@
+// Package bench measures the pipeline on this machine against its storage
+// ceiling, measured in the same run (go run ./local bench): the tally
+// statement alone, the tally draining a backlog, the election end to end,
+// vote-to-dashboard latency and peak memory.
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/votingpipe/voting/infra"
+	"github.com/votingpipe/voting/local/harness"
+	"github.com/votingpipe/voting/local/trigger"
+	"github.com/votingpipe/voting/shared/config"
+	"github.com/votingpipe/voting/shared/dashboard"
+	"github.com/votingpipe/voting/shared/election"
+	"github.com/votingpipe/voting/shared/generator"
+	"github.com/votingpipe/voting/shared/kafkaevent"
+	"github.com/votingpipe/voting/shared/store"
+)
+
+// Options are the knobs of `go run ./local bench`.
+type Options struct {
+	Voters     int64
+	Partitions int
+	Seed       int64
+	// LatencyRate is the sustained vote rate at which vote-to-dashboard
+	// latency is measured (default: what a 1,000,000-voter election in 60 s
+	// needs).
+	LatencyRate float64
+	// Scaling repeats the election with 1, 2, 4 and 8 partitions.
+	Scaling bool
+	Log     *slog.Logger
+}
+
+// StageFigures are one function's throughput during the election.
+type StageFigures struct {
+	Records     int64   `json:"records"`
+	Invocations int64   `json:"invocations"`
+	Seconds     float64 `json:"seconds"`
+	PerSecond   float64 `json:"records_per_s"`
+}
+
+// ScalingRow is one partition count of the scaling table.
+type ScalingRow struct {
+	Partitions          int     `json:"partitions"`
+	E2EVotesPerS        float64 `json:"e2e_votes_per_s"`
+	E2ESeconds          float64 `json:"e2e_seconds"`
+	TallyDrainVotesPerS float64 `json:"tally_drain_votes_per_s"`
+}
+
+// Result is what the benchmark measured, all in one run against one
+// Postgres server.
+type Result struct {
+	Voters     int64 `json:"voters"`
+	Partitions int   `json:"partitions"`
+	// CopyRowsPerS is the ceiling: raw COPY of as many vote rows into an
+	// empty table shaped like votes (with its unique voter_id index).
+	CopyRowsPerS float64 `json:"copy_rows_per_s"`
+	// CopyBareRowsPerS is the same COPY into a table without any index.
+	CopyBareRowsPerS float64 `json:"copy_bare_rows_per_s"`
+	// TallyStatementVotesPerS is the exactly-once tally statement alone,
+	// fed from memory by one stream per core in batches of 5,000: the
+	// storage side of the tally without Kafka or the Lambda event path.
+	TallyStatementVotesPerS   float64 `json:"tally_statement_votes_per_s"`
+	TallyStatementRatioToCopy float64 `json:"tally_statement_ratio_to_copy"`
+	// The tally function draining a backlog already on votes_topic, through
+	// Kafka and the Lambda event path.
+	TallyDrainVotesPerS   float64 `json:"tally_drain_votes_per_s"`
+	TallyDrainRatioToCopy float64 `json:"tally_drain_ratio_to_copy"`
+	// The election end to end at full speed: register → ballot → tally →
+	// dashboard, all at once.
+	E2ESeconds      float64                 `json:"e2e_seconds"`
+	E2EVotesPerS    float64                 `json:"e2e_votes_per_s"`
+	E2ERatioToCopy  float64                 `json:"e2e_ratio_to_copy"`
+	RegisterSeconds float64                 `json:"register_seconds"`
+	Stages          map[string]StageFigures `json:"stages"`
+	AuditOK         bool                    `json:"audit_ok"`
+	// Time from a vote's Kafka timestamp to the end of the first dashboard
+	// render that includes it, for sampled votes, while votes arrive at
+	// LatencyRate.
+	LatencyRate           float64 `json:"latency_votes_per_s"`
+	DashboardLatencyP50Ms float64 `json:"dashboard_latency_p50_ms"`
+	DashboardLatencyP99Ms float64 `json:"dashboard_latency_p99_ms"`
+	DashboardSamples      int     `json:"dashboard_latency_samples"`
+	DashboardRenders      int64   `json:"dashboard_renders"`
+	// The same latency during the full-speed election, when every stage
+	// competes for the machine and queues form.
+	FullSpeedLatencyP50Ms float64      `json:"full_speed_dashboard_latency_p50_ms"`
+	FullSpeedLatencyP99Ms float64      `json:"full_speed_dashboard_latency_p99_ms"`
+	PeakRSSBytes          int64        `json:"peak_rss_bytes"`
+	Scaling               []ScalingRow `json:"scaling,omitempty"`
+}
+
+// DefaultLatencyRate is the vote rate a 1,000,000-voter election needs to
+// finish in 60 s.
+const DefaultLatencyRate = 1_000_000.0 / 60
+
+// Run measures the pipeline against the storage ceiling of this machine,
+// in scratch databases on cfg's Postgres server that it drops afterwards,
+// with an embedded broker (on disk, in a temporary directory) unless
+// KAFKA_BROKERS is set.
+func Run(ctx context.Context, cfg config.Config, o Options) (Result, error) {
+	if o.Log == nil {
+		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.LatencyRate <= 0 {
+		o.LatencyRate = DefaultLatencyRate
+	}
+	res := Result{Voters: o.Voters, Partitions: o.Partitions, LatencyRate: o.LatencyRate}
+	step := func(what string) { o.Log.Info("bench: " + what) }
+
+	step("COPY ceiling")
+	ceilings, err := withScratch(ctx, cfg, "ceiling", func(dsn string) ([2]float64, error) {
+		withIndex, bare, err := copyCeiling(ctx, dsn, o.Voters)
+		return [2]float64{withIndex, bare}, err
+	})
+	if err != nil {
+		return res, fmt.Errorf("copy ceiling: %w", err)
+	}
+	res.CopyRowsPerS, res.CopyBareRowsPerS = ceilings[0], ceilings[1]
+
+	step("tally statement alone")
+	if res.TallyStatementVotesPerS, err = withScratch(ctx, cfg, "statement", func(dsn string) (float64, error) {
+		return tallyStatement(ctx, dsn, o.Voters, o.Seed)
+	}); err != nil {
+		return res, fmt.Errorf("tally statement: %w", err)
+	}
+
+	step("election at full speed, then the tally draining it again")
+	run, err := benchElection(ctx, cfg, o, electionSpec{partitions: o.Partitions, voters: o.Voters, dashboard: true, drain: true})
+	if err != nil {
+		return res, err
+	}
+	res.E2ESeconds, res.E2EVotesPerS, res.RegisterSeconds = run.E2ESeconds, run.E2EVotesPerS, run.RegisterSeconds
+	res.TallyDrainVotesPerS, res.Stages, res.AuditOK = run.TallyDrainVotesPerS, run.Stages, run.AuditOK
+	res.FullSpeedLatencyP50Ms, res.FullSpeedLatencyP99Ms = run.LatencyP50Ms, run.LatencyP99Ms
+
+	step(fmt.Sprintf("latency at %.0f votes/s", o.LatencyRate))
+	paced := min(o.Voters, int64(o.LatencyRate*12))
+	lat, err := benchElection(ctx, cfg, o, electionSpec{partitions: o.Partitions, voters: paced, rate: o.LatencyRate, dashboard: true})
+	if err != nil {
+		return res, err
+	}
+	res.DashboardLatencyP50Ms, res.DashboardLatencyP99Ms = lat.LatencyP50Ms, lat.LatencyP99Ms
+	res.DashboardSamples, res.DashboardRenders = lat.LatencySamples, lat.Renders
+	res.AuditOK = res.AuditOK && lat.AuditOK
+
+	if c := res.CopyRowsPerS; c > 0 {
+		res.E2ERatioToCopy = res.E2EVotesPerS / c
+		res.TallyDrainRatioToCopy = res.TallyDrainVotesPerS / c
+		res.TallyStatementRatioToCopy = res.TallyStatementVotesPerS / c
+	}
+	if o.Scaling {
+		for _, p := range []int{1, 2, 4, 8} {
+			step(fmt.Sprintf("scaling: %d partitions", p))
+			r, err := benchElection(ctx, cfg, o, electionSpec{partitions: p, voters: o.Voters, drain: true})
+			if err != nil {
+				return res, fmt.Errorf("scaling with %d partitions: %w", p, err)
+			}
+			res.Scaling = append(res.Scaling, ScalingRow{Partitions: p, E2EVotesPerS: r.E2EVotesPerS,
+				E2ESeconds: r.E2ESeconds, TallyDrainVotesPerS: r.TallyDrainVotesPerS})
+		}
+	}
+	res.PeakRSSBytes = peakRSS()
+	return res, nil
+}
+
+// tallyStatement registers n voters and counts one vote each with
+// store.Tally, one stream per core in batches of 5,000, and returns votes/s.
+func tallyStatement(ctx context.Context, dsn string, n, seed int64) (float64, error) {
+	streams := max(runtime.GOMAXPROCS(0), 1)
+	st, err := store.Open(ctx, dsn, store.Options{MaxConns: int32(streams + 1)})
+	if err != nil {
+		return 0, err
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		return 0, err
+	}
+	cands := generator.Candidates(seed, 3)
+	rows := make([]election.WeightedCandidate, len(cands))
+	for i, c := range cands {
+		rows[i] = election.WeightedCandidate{Candidate: c, Weight: 1}
+	}
+	if _, err := st.BeginElection(ctx, election.Election{Name: "bench", Seed: seed, Voters: n, Candidates: len(cands), Fingerprint: "bench"}, rows); err != nil {
+		return 0, err
+	}
+	ids := make([]string, n)
+	const chunk = 50_000
+	for from := int64(0); from < n; from += chunk {
+		vs := make([]election.Voter, 0, chunk)
+		for i := from; i < min(from+chunk, n); i++ {
+			vs = append(vs, generator.Voter(seed, int(i)))
+			ids[i] = vs[len(vs)-1].VoterID
+		}
+		if err := st.CopyVoters(ctx, from, vs); err != nil {
+			return 0, err
+		}
+	}
+	if err := st.CompleteRoll(ctx); err != nil {
+		return 0, err
+	}
+	const batch = 5000
+	at := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, streams)
+	start := time.Now()
+	for w := range streams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Stream w counts voters w, w+streams, ... as partition w.
+			var b election.TallyBatch
+			var off int64
+			for i := int64(w); i < n; i += int64(streams) {
+				b.Ballots = append(b.Ballots, election.BallotAt{Offset: off,
+					Ballot: election.Ballot{VoterID: ids[i], CandidateID: cands[i%3].CandidateID, VotingTime: at}})
+				off++
+				if len(b.Ballots) == batch || i+int64(streams) >= n {
+					b.Topic, b.Partition = "votes_topic", int32(w)
+					if _, err := st.Tally(ctx, b); err != nil {
+						errs <- err
+						return
+					}
+					b.Ballots = b.Ballots[:0]
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	secs := time.Since(start).Seconds()
+	close(errs)
+	for err := range errs {
+		return 0, err
+	}
+	counted, _, err := st.Progress(ctx, "votes_topic")
+	if err != nil || counted != n {
+		return 0, fmt.Errorf("counted %d of %d votes (%v)", counted, n, err)
+	}
+	return float64(n) / secs, nil
+}
+
+// withScratch runs fn on a fresh database of cfg's server and drops it after.
+func withScratch[T any](ctx context.Context, cfg config.Config, purpose string, fn func(dsn string) (T, error)) (T, error) {
+	var zero T
+	name := fmt.Sprintf("voting_bench_%s_%d", purpose, os.Getpid())
+	dsn, err := store.CreateDatabase(ctx, cfg.Database.URL, name)
+	if err != nil {
+		return zero, err
+	}
+	defer store.DropDatabase(context.WithoutCancel(ctx), cfg.Database.URL, name) //nolint:errcheck // a scratch database
+	return fn(dsn)
+}
+
+// copyCeiling COPYs n vote rows (random UUID voter IDs, as registered voters
+// have) into an empty table shaped like votes, with its unique voter_id
+// index, and returns rows/s: the cost of merely storing the votes, which
+// the tally cannot beat. It also returns the rate into a bare heap table
+// without the index, for reference.
+func copyCeiling(ctx context.Context, dsn string, n int64) (withIndex, bare float64, err error) {
+	st, err := store.Open(ctx, dsn, store.Options{MaxConns: 2, Migrate: true})
+	if err != nil {
+		return 0, 0, err
+	}
+	defer st.Close()
+	ids := make([]string, n)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%08x-%04x-4%03x-8%03x-%012x", rng.Uint32(), rng.Uint32()&0xffff, rng.Uint32()&0xfff,
+			rng.Uint32()&0xfff, rng.Uint64()&0xffffffffffff)
+	}
+	cands := []string{"b4c79a4e-b5c8-450e-a49e-cbcfac73a322", "15408f3c-1c3c-4a24-a89d-8e1bb25ddd9b", "16f71e25-6e6f-4092-a705-b4b31703d612"}
+	indexed, plain, err := st.CopyCeiling(ctx, n, func(i int64) (string, string) { return ids[i], cands[i%3] })
+	if err != nil {
+		return 0, 0, err
+	}
+	return float64(n) / indexed.Seconds(), float64(n) / plain.Seconds(), nil
+}
+
+// electionSpec is one benchmarked election.
+type electionSpec struct {
+	partitions int
+	voters     int64
+	rate       float64 // votes/s; 0 = full speed
+	dashboard  bool    // run the dashboard and measure latency
+	drain      bool    // afterwards, measure the tally draining the votes again
+}
+
+// electionRun is what one election measured.
+type electionRun struct {
+	E2ESeconds, E2EVotesPerS, RegisterSeconds, TallyDrainVotesPerS float64
+	LatencyP50Ms, LatencyP99Ms                                     float64
+	LatencySamples                                                 int
+	Renders                                                        int64
+	Stages                                                         map[string]StageFigures
+	AuditOK                                                        bool
+}
+
+func benchElection(ctx context.Context, cfg config.Config, o Options, spec electionSpec) (electionRun, error) {
+	name := fmt.Sprintf("p%d", spec.partitions)
+	if spec.rate > 0 {
+		name += "_paced"
+	}
+	return withScratch(ctx, cfg, name, func(dsn string) (electionRun, error) {
+		var run electionRun
+		c := cfg
+		c.Database.URL = dsn
+		c.Kafka.Partitions = spec.partitions
+		dir, err := os.MkdirTemp("", "voting-bench-dashboard")
+		if err != nil {
+			return run, err
+		}
+		defer os.RemoveAll(dir)
+		c.Dashboard.Dir = dir
+		if len(c.Kafka.Brokers) > 0 {
+			// A shared broker: topics of this run only, deleted afterwards.
+			suffix := fmt.Sprintf("_bench%d_%s", os.Getpid(), name)
+			for _, t := range []*string{&c.Topics.Voters, &c.Topics.Votes, &c.Topics.CandidateTotals,
+				&c.Topics.TurnoutTotals, &c.Topics.VotesDLQ, &c.Topics.VotersDLQ} {
+				*t += suffix
+			}
+		}
+		// The embedded broker keeps its records on disk, as local runs do, so
+		// the peak RSS is the pipeline's and not a million records in memory.
+		state, err := os.MkdirTemp("", "voting-bench-state")
+		if err != nil {
+			return run, err
+		}
+		defer os.RemoveAll(state)
+		env, err := harness.Open(ctx, c, o.Log, harness.EnvOptions{StateDir: state})
+		if err != nil {
+			return run, err
+		}
+		defer env.Close()
+		if len(cfg.Kafka.Brokers) > 0 {
+			defer kadm.NewClient(env.Deps.Kafka).DeleteTopics(context.WithoutCancel(ctx), c.Topics.All()...) //nolint:errcheck
+		}
+
+		functions := []string{infra.Register, infra.Ballot, infra.Tally}
+		invokers := map[string]trigger.Invoker{}
+		timers := map[string]*timedInvoker{}
+		for _, fn := range []string{infra.Ballot, infra.Tally} {
+			inv, err := env.Invoker(fn)
+			if err != nil {
+				return run, err
+			}
+			timers[fn] = &timedInvoker{inner: inv}
+			invokers[fn] = timers[fn]
+		}
+		var sampler *latencySampler
+		if spec.dashboard {
+			sampler = newLatencySampler(env, spec.voters/int64(spec.partitions)/2000)
+			inv, err := sampler.invoker(ctx)
+			if err != nil {
+				return run, err
+			}
+			timers[infra.Dashboard] = &timedInvoker{inner: inv}
+			invokers[infra.Dashboard] = timers[infra.Dashboard]
+			functions = append(functions, infra.Dashboard)
+			sctx, stop := context.WithCancel(ctx)
+			defer stop()
+			go sampler.consume(sctx)
+		}
+
+		sum, err := harness.Run(ctx, env, harness.RunOptions{Voters: spec.voters, Candidates: 3, Seed: o.Seed, Rate: spec.rate,
+			UntilDone: true, Functions: functions, Invokers: invokers, Out: io.Discard})
+		if err != nil {
+			return run, err
+		}
+		if sum.Tallied != spec.voters {
+			return run, fmt.Errorf("the election ended with %d of %d votes tallied", sum.Tallied, spec.voters)
+		}
+		// The election is done when the last vote is tallied (and rendered):
+		// measure to the last invocation rather than to Run's polling tick.
+		last := timers[infra.Tally].lastEnd()
+		if d := timers[infra.Dashboard]; d != nil && d.lastEnd().After(last) {
+			last = d.lastEnd()
+		}
+		run.E2ESeconds = last.Sub(sum.Start).Seconds()
+		run.E2EVotesPerS = float64(spec.voters) / run.E2ESeconds
+		if e, err := env.Deps.Store.Election(ctx); err == nil && e != nil && e.PublishedAt != nil {
+			run.RegisterSeconds = e.PublishedAt.Sub(sum.Start).Seconds()
+		}
+		run.Stages = map[string]StageFigures{}
+		for fn, tm := range timers {
+			st := sum.Stats[fn]
+			f := StageFigures{Records: st.Records.Load(), Invocations: st.Invocations.Load(), Seconds: tm.span().Seconds()}
+			if f.Seconds > 0 {
+				f.PerSecond = float64(f.Records) / f.Seconds
+			}
+			run.Stages[fn] = f
+		}
+		if sampler != nil {
+			run.LatencyP50Ms, run.LatencyP99Ms, run.LatencySamples = sampler.percentiles()
+			run.Renders = sampler.renders()
+		}
+		rep, err := harness.Audit(ctx, env, io.Discard)
+		if err != nil {
+			return run, err
+		}
+		run.AuditOK = rep.OK()
+		if !spec.drain {
+			return run, nil
+		}
+
+		// The tally alone, from scratch, over the votes already on the topic.
+		if err := env.Deps.Store.ResetTallies(ctx); err != nil {
+			return run, err
+		}
+		tg, _ := infra.TriggerFor(infra.Tally)
+		if _, err := kadm.NewClient(env.Deps.Kafka).DeleteGroup(ctx, tg.Group); err != nil {
+			return run, fmt.Errorf("reset the tally group: %w", err)
+		}
+		drain := &timedInvoker{inner: timers[infra.Tally].inner}
+		dsum, err := harness.Run(ctx, env, harness.RunOptions{UntilDone: true, Functions: []string{infra.Tally},
+			Invokers: map[string]trigger.Invoker{infra.Tally: drain}, Out: io.Discard})
+		if err != nil {
+			return run, err
+		}
+		if dsum.Tallied != spec.voters {
+			return run, fmt.Errorf("the drain ended with %d of %d votes tallied", dsum.Tallied, spec.voters)
+		}
+		run.TallyDrainVotesPerS = float64(spec.voters) / drain.lastEnd().Sub(dsum.Start).Seconds()
+		return run, nil
+	})
+}
+
+// timedInvoker records when a function was first and last busy.
+type timedInvoker struct {
+	inner       trigger.Invoker
+	mu          sync.Mutex
+	first, last time.Time
+}
+
+func (t *timedInvoker) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	start := time.Now()
+	out, err := t.inner.Invoke(ctx, payload)
+	end := time.Now()
+	t.mu.Lock()
+	if t.first.IsZero() {
+		t.first = start
+	}
+	t.last = end
+	t.mu.Unlock()
+	return out, err
+}
+
+func (t *timedInvoker) span() time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.last.Sub(t.first)
+}
+
+func (t *timedInvoker) lastEnd() time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.last
+}
+
+// latencySampler measures, for sampled votes, the time from the vote's
+// Kafka timestamp to the end of the first dashboard render that includes it.
+// It wraps the dashboard processor's source and publisher: just before a
+// render reads its snapshot, it asks which pending sampled votes are
+// counted (those are certainly in the snapshot, which is read after); when
+// that render is published, each of them has its latency. A vote counted in
+// the moment between the two reads is credited to the next render, so the
+// figures err on the slow side.
+type latencySampler struct {
+	env     *harness.Env
+	every   int64
+	mu      sync.Mutex
+	pending map[string]time.Time // sampled voter_id -> its vote's Kafka timestamp
+	inRead  []string             // counted before the current render's snapshot
+	lat     []time.Duration
+	n       int64
+}
+
+func newLatencySampler(env *harness.Env, every int64) *latencySampler {
+	return &latencySampler{env: env, every: max(every, 1), pending: map[string]time.Time{}}
+}
+
+// invoker returns the dashboard function with the sampler around its
+// processor, behind the same Lambda handler path as harness.Env.Handler.
+func (s *latencySampler) invoker(ctx context.Context) (trigger.Invoker, error) {
+	pub, err := s.env.DashboardDestination()
+	if err != nil {
+		return nil, err
+	}
+	c := s.env.Config.Dashboard
+	proc := &dashboard.Processor{
+		Source:      sampledSource{s, s.env.Deps.Store},
+		Publisher:   sampledPublisher{s, pub},
+		Options:     dashboard.Options{Title: c.Title, RefreshSeconds: c.RefreshSeconds},
+		Log:         s.env.Log,
+		MinInterval: c.RenderInterval,
+	}
+	return lambda.NewHandler(kafkaevent.Fast(dashboard.Handler(proc))), nil
+}
+
+type sampledSource struct {
+	s     *latencySampler
+	inner dashboard.Source
+}
+
+func (w sampledSource) Snapshot(ctx context.Context) (dashboard.Snapshot, error) {
+	s := w.s
+	s.mu.Lock()
+	ids := make([]string, 0, len(s.pending))
+	for id := range s.pending {
+		ids = append(ids, id)
+	}
+	s.mu.Unlock()
+	var counted []string
+	if len(ids) > 0 {
+		var err error
+		if counted, err = s.env.Deps.Store.Counted(ctx, ids); err != nil {
+			return dashboard.Snapshot{}, err
+		}
+	}
+	s.mu.Lock()
+	s.inRead = counted
+	s.mu.Unlock()
+	return w.inner.Snapshot(ctx)
+}
+
+type sampledPublisher struct {
+	s     *latencySampler
+	inner dashboard.Destination
+}
+
+func (w sampledPublisher) Publish(ctx context.Context, p dashboard.Page) error {
+	if err := w.inner.Publish(ctx, p); err != nil {
+		return err
+	}
+	s, now := w.s, time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.n++
+	for _, id := range s.inRead {
+		if ts, ok := s.pending[id]; ok {
+			s.lat = append(s.lat, now.Sub(ts))
+			delete(s.pending, id)
+		}
+	}
+	s.inRead = nil
+	return nil
+}
+
+// consume reads partition 0 of votes_topic and remembers every n-th vote.
+func (s *latencySampler) consume(ctx context.Context) {
+	opts, err := s.env.ClientOpts()
+	if err != nil {
+		return
+	}
+	cl, err := kgo.NewClient(append(opts, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{
+		s.env.Config.Topics.Votes: {0: kgo.NewOffset().AtStart()}}))...)
+	if err != nil {
+		return
+	}
+	defer cl.Close()
+	for ctx.Err() == nil {
+		fs := cl.PollFetches(ctx)
+		fs.EachRecord(func(r *kgo.Record) {
+			if r.Offset%s.every == 0 {
+				s.mu.Lock()
+				s.pending[string(r.Key)] = r.Timestamp
+				s.mu.Unlock()
+			}
+		})
+	}
+}
+
+func (s *latencySampler) renders() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n
+}
+
+func (s *latencySampler) percentiles() (p50, p99 float64, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.lat) == 0 {
+		return 0, 0, 0
+	}
+	l := slices.Clone(s.lat)
+	slices.Sort(l)
+	at := func(q float64) float64 {
+		return float64(l[min(int(q*float64(len(l))), len(l)-1)]) / float64(time.Millisecond)
+	}
+	return at(0.50), at(0.99), len(l)
+}
+
+// peakRSS returns the process's peak resident set size (Linux), or 0.
+func peakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// Print writes the result as a table.
+func (r Result) Print(w io.Writer, asJSON bool) error {
+	if asJSON {
+		return json.NewEncoder(w).Encode(r)
+	}
+	ratio := func(x float64) string { return fmt.Sprintf("%.2f × COPY", x) }
+	fmt.Fprintf(w, "benchmark: %d voters, %d partitions, this machine, one run\n\n", r.Voters, r.Partitions)
+	fmt.Fprintf(w, "%-50s %12s  %s\n", "measure", "value", "against the ceiling")
+	fmt.Fprintf(w, "%-50s %12.0f  %s\n", "ceiling: raw COPY of vote rows (rows/s)", r.CopyRowsPerS, "1.00 × COPY")
+	fmt.Fprintf(w, "%-50s %12.0f  %s\n", "  the same COPY with no unique index (rows/s)", r.CopyBareRowsPerS, ratio(r.CopyBareRowsPerS/r.CopyRowsPerS))
+	fmt.Fprintf(w, "%-50s %12.0f  %s\n", "tally statement alone, exactly once (votes/s)", r.TallyStatementVotesPerS, ratio(r.TallyStatementRatioToCopy))
+	fmt.Fprintf(w, "%-50s %12.0f  %s\n", "tally drain via Kafka + Lambda events (votes/s)", r.TallyDrainVotesPerS, ratio(r.TallyDrainRatioToCopy))
+	fmt.Fprintf(w, "%-50s %12.0f  %s\n", "election end to end, full speed (votes/s)", r.E2EVotesPerS, ratio(r.E2ERatioToCopy))
+	fmt.Fprintf(w, "%-50s %12.1f\n", "election end to end (s)", r.E2ESeconds)
+	fmt.Fprintf(w, "%-50s %12.1f\n", "  of which register published all (s)", r.RegisterSeconds)
+	fmt.Fprintf(w, "%-50s %12.0f\n", fmt.Sprintf("vote → dashboard p50 at %.0f votes/s (ms)", r.LatencyRate), r.DashboardLatencyP50Ms)
+	fmt.Fprintf(w, "%-50s %12.0f  (%d sampled votes, %d renders)\n", fmt.Sprintf("vote → dashboard p99 at %.0f votes/s (ms)", r.LatencyRate),
+		r.DashboardLatencyP99Ms, r.DashboardSamples, r.DashboardRenders)
+	fmt.Fprintf(w, "%-50s %12.0f / %.0f\n", "  the same at full speed, p50 / p99 (ms)", r.FullSpeedLatencyP50Ms, r.FullSpeedLatencyP99Ms)
+	fmt.Fprintf(w, "%-50s %12.0f\n", "peak RSS (MiB)", float64(r.PeakRSSBytes)/(1<<20))
+	fmt.Fprintf(w, "%-50s %12v\n", "audit", map[bool]string{true: "OK", false: "MISMATCH"}[r.AuditOK])
+	fmt.Fprintf(w, "\nfull-speed election, per stage:\n%-10s %10s %12s %10s %14s\n", "stage", "records", "invocations", "busy (s)", "records/s")
+	stages := slices.Sorted(maps.Keys(r.Stages))
+	for _, s := range stages {
+		f := r.Stages[s]
+		fmt.Fprintf(w, "%-10s %10d %12d %10.1f %14.0f\n", s, f.Records, f.Invocations, f.Seconds, f.PerSecond)
+	}
+	if len(r.Scaling) > 0 {
+		fmt.Fprintf(w, "\n%-10s %14s %12s %20s\n", "partitions", "e2e votes/s", "e2e (s)", "tally drain votes/s")
+		for _, row := range r.Scaling {
+			fmt.Fprintf(w, "%-10d %14.0f %12.1f %20.0f\n", row.Partitions, row.E2EVotesPerS, row.E2ESeconds, row.TallyDrainVotesPerS)
+		}
+	}
+	return nil
+}

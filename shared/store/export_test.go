@@ -1,0 +1,7 @@
+package store
+
+import "github.com/jackc/pgx/v5/pgxpool"
+
+// Pool exposes the connection pool to this package's tests, which check
+// the database directly.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
