@@ -5,11 +5,21 @@ FUNCTIONS   := register ballot tally dashboard
 BIN         := bin/$(GOARCH)
 LDFLAGS     := -s -w
 
-.PHONY: test chaos lint build run audit bench ci clean tidy $(FUNCTIONS)
+# The most a bootstrap may weigh (arm64, stripped): a function links only
+# what its stage uses.
+MAX_BOOTSTRAP_BYTES := 15728640
+TESTFLAGS   ?=
+TIMEOUT     ?= 20m
 
-## test: every test, against the local Postgres (and NATS, Chromium when present)
+.PHONY: test race chaos lint build run audit bench ci clean tidy $(FUNCTIONS)
+
+## test: every test, against the local Postgres, NATS and Chromium (TESTFLAGS=-race: with the race detector)
 test:
-	$(GO) test ./...
+	$(GO) test $(TESTFLAGS) -timeout $(TIMEOUT) ./...
+
+## race: every test under the race detector (what CI runs)
+race:
+	$(MAKE) test TESTFLAGS=-race TIMEOUT=40m
 
 ## chaos: the long fault drills: 100,000-voter elections under hundreds of worker
 ## crashes, database outages and replays, 100,000 bad records, a 1,000,000-vote backlog
@@ -25,9 +35,10 @@ lint:
 	  if ! cmp -s go.mod /tmp/go.mod.lint || ! cmp -s go.sum /tmp/go.sum.lint; then \
 	    cp /tmp/go.mod.lint go.mod; cp /tmp/go.sum.lint go.sum; echo "go mod tidy changes go.mod/go.sum"; exit 1; fi
 
-## build: the Lambda bootstraps, bin/$(GOARCH)/<function>/bootstrap (GOARCH=amd64 for x86_64)
+## build: the Lambda bootstraps, bin/$(GOARCH)/<function>/bootstrap (GOARCH=amd64 for x86_64), each at most 15 MB
 build: $(FUNCTIONS)
-	@ls -l $(BIN)/*/bootstrap | awk '{printf "%-40s %6.1f MB\n", $$9, $$5/1048576}'
+	@ls -l $(BIN)/*/bootstrap | awk '{printf "%-40s %6.1f MB\n", $$9, $$5/1048576; if ($$5 > $(MAX_BOOTSTRAP_BYTES)) { big = 1 }} \
+	  END { if (big) { print "a bootstrap is over 15 MB: it links more than its stage uses"; exit 1 } }'
 
 $(FUNCTIONS):
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH) $(GO) build -tags lambda.norpc -trimpath \
@@ -58,8 +69,8 @@ audit:
 bench:
 	$(GO) run ./local bench
 
-## ci: what .ci/run runs
-ci: lint test build
+## ci: what .ci/run runs: lint, every test under the race detector, the bootstraps
+ci: lint race build
 
 clean:
 	rm -rf bin .aws-sam

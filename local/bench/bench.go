@@ -13,6 +13,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -319,127 +320,145 @@ func benchElection(ctx context.Context, cfg config.Config, o Options, spec elect
 		name += "_paced"
 	}
 	return withScratch(ctx, cfg, name, func(dsn string) (electionRun, error) {
-		var run electionRun
-		c := cfg
-		c.Database.URL = dsn
-		c.Kafka.Partitions = spec.partitions
-		dir, err := os.MkdirTemp("", "voting-bench-dashboard")
+		env, closeEnv, err := benchEnv(ctx, cfg, o, dsn, name, spec.partitions)
 		if err != nil {
+			return electionRun{}, err
+		}
+		defer closeEnv()
+		run, tally, err := runElection(ctx, env, o, spec)
+		if err != nil || !spec.drain {
 			return run, err
 		}
-		defer os.RemoveAll(dir)
-		c.Dashboard.Dir = dir
-		if len(c.Kafka.Brokers) > 0 {
-			// A shared broker: topics of this run only, deleted afterwards.
-			suffix := fmt.Sprintf("_bench%d_%s", os.Getpid(), name)
-			for _, t := range []*string{&c.Topics.Voters, &c.Topics.Votes, &c.Topics.CandidateTotals,
-				&c.Topics.TurnoutTotals, &c.Topics.VotesDLQ, &c.Topics.VotersDLQ} {
-				*t += suffix
-			}
-		}
-		// The embedded broker keeps its records on disk, as local runs do, so
-		// the peak RSS is the pipeline's and not a million records in memory.
-		state, err := os.MkdirTemp("", "voting-bench-state")
-		if err != nil {
-			return run, err
-		}
-		defer os.RemoveAll(state)
-		env, err := harness.Open(ctx, c, o.Log, harness.EnvOptions{StateDir: state})
-		if err != nil {
-			return run, err
-		}
-		defer env.Close()
-		if len(cfg.Kafka.Brokers) > 0 {
-			defer kadm.NewClient(env.Deps.Kafka).DeleteTopics(context.WithoutCancel(ctx), c.Topics.All()...) //nolint:errcheck
-		}
-
-		functions := []string{infra.Register, infra.Ballot, infra.Tally}
-		invokers := map[string]trigger.Invoker{}
-		timers := map[string]*timedInvoker{}
-		for _, fn := range []string{infra.Ballot, infra.Tally} {
-			inv, err := env.Invoker(fn)
-			if err != nil {
-				return run, err
-			}
-			timers[fn] = &timedInvoker{inner: inv}
-			invokers[fn] = timers[fn]
-		}
-		var sampler *latencySampler
-		if spec.dashboard {
-			sampler = newLatencySampler(env, spec.voters/int64(spec.partitions)/2000)
-			inv, err := sampler.invoker(ctx)
-			if err != nil {
-				return run, err
-			}
-			timers[infra.Dashboard] = &timedInvoker{inner: inv}
-			invokers[infra.Dashboard] = timers[infra.Dashboard]
-			functions = append(functions, infra.Dashboard)
-			sctx, stop := context.WithCancel(ctx)
-			defer stop()
-			go sampler.consume(sctx)
-		}
-
-		sum, err := harness.Run(ctx, env, harness.RunOptions{Voters: spec.voters, Candidates: 3, Seed: o.Seed, Rate: spec.rate,
-			UntilDone: true, Functions: functions, Invokers: invokers, Out: io.Discard})
-		if err != nil {
-			return run, err
-		}
-		if sum.Tallied != spec.voters {
-			return run, fmt.Errorf("the election ended with %d of %d votes tallied", sum.Tallied, spec.voters)
-		}
-		// The election is done when the last vote is tallied (and rendered):
-		// measure to the last invocation rather than to Run's polling tick.
-		last := timers[infra.Tally].lastEnd()
-		if d := timers[infra.Dashboard]; d != nil && d.lastEnd().After(last) {
-			last = d.lastEnd()
-		}
-		run.E2ESeconds = last.Sub(sum.Start).Seconds()
-		run.E2EVotesPerS = float64(spec.voters) / run.E2ESeconds
-		if e, err := env.Deps.Store.Election(ctx); err == nil && e != nil && e.PublishedAt != nil {
-			run.RegisterSeconds = e.PublishedAt.Sub(sum.Start).Seconds()
-		}
-		run.Stages = map[string]StageFigures{}
-		for fn, tm := range timers {
-			st := sum.Stats[fn]
-			f := StageFigures{Records: st.Records.Load(), Invocations: st.Invocations.Load(), Seconds: tm.span().Seconds()}
-			if f.Seconds > 0 {
-				f.PerSecond = float64(f.Records) / f.Seconds
-			}
-			run.Stages[fn] = f
-		}
-		if sampler != nil {
-			run.LatencyP50Ms, run.LatencyP99Ms, run.LatencySamples = sampler.percentiles()
-			run.Renders = sampler.renders()
-		}
-		rep, err := harness.Audit(ctx, env, io.Discard)
-		if err != nil {
-			return run, err
-		}
-		run.AuditOK = rep.OK()
-		if !spec.drain {
-			return run, nil
-		}
-
-		// The tally alone, from scratch, over the votes already on the topic.
-		if err := env.Deps.Store.ResetTallies(ctx); err != nil {
-			return run, err
-		}
-		tg, _ := infra.TriggerFor(infra.Tally)
-		if _, err := kadm.NewClient(env.Deps.Kafka).DeleteGroup(ctx, tg.Group); err != nil {
-			return run, fmt.Errorf("reset the tally group: %w", err)
-		}
-		drain := &timedInvoker{inner: timers[infra.Tally].inner}
-		dsum, err := harness.Run(ctx, env, harness.RunOptions{UntilDone: true, Functions: []string{infra.Tally},
-			Invokers: map[string]trigger.Invoker{infra.Tally: drain}, Out: io.Discard})
-		if err != nil {
-			return run, err
-		}
-		if dsum.Tallied != spec.voters {
-			return run, fmt.Errorf("the drain ended with %d of %d votes tallied", dsum.Tallied, spec.voters)
-		}
-		run.TallyDrainVotesPerS = float64(spec.voters) / drain.lastEnd().Sub(dsum.Start).Seconds()
-		return run, nil
+		run.TallyDrainVotesPerS, err = drainAgain(ctx, env, tally, spec.voters)
+		return run, err
 	})
+}
+
+// benchEnv opens a harness environment on the scratch database dsn: the
+// embedded broker keeps its records on disk, as local runs do, so the peak
+// RSS is the pipeline's and not a million records in memory; on a shared
+// broker (KAFKA_BROKERS) the run gets topics of its own, deleted after.
+func benchEnv(ctx context.Context, cfg config.Config, o Options, dsn, name string, partitions int) (*harness.Env, func(), error) {
+	c := cfg
+	c.Database.URL = dsn
+	c.Kafka.Partitions = partitions
+	dir, err := os.MkdirTemp("", "voting-bench")
+	if err != nil {
+		return nil, nil, err
+	}
+	c.Dashboard.Dir = filepath.Join(dir, "dashboard")
+	if len(c.Kafka.Brokers) > 0 {
+		suffix := fmt.Sprintf("_bench%d_%s", os.Getpid(), name)
+		for _, t := range []*string{&c.Topics.Voters, &c.Topics.Votes, &c.Topics.CandidateTotals,
+			&c.Topics.TurnoutTotals, &c.Topics.VotesDLQ, &c.Topics.VotersDLQ} {
+			*t += suffix
+		}
+	}
+	env, err := harness.Open(ctx, c, o.Log, harness.EnvOptions{StateDir: filepath.Join(dir, "state")})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	return env, func() {
+		if len(cfg.Kafka.Brokers) > 0 {
+			kadm.NewClient(env.Deps.Kafka).DeleteTopics(context.WithoutCancel(ctx), c.Topics.All()...) //nolint:errcheck
+		}
+		env.Close()
+		os.RemoveAll(dir)
+	}, nil
+}
+
+// runElection runs one election to the end with every function timed (and
+// the dashboard's latency sampled when spec says so), and audits it. It
+// returns the tally's in-process handler for a drain after.
+func runElection(ctx context.Context, env *harness.Env, o Options, spec electionSpec) (electionRun, trigger.Invoker, error) {
+	var run electionRun
+	functions := []string{infra.Register, infra.Ballot, infra.Tally}
+	invokers := map[string]trigger.Invoker{}
+	timers := map[string]*timedInvoker{}
+	for _, fn := range []string{infra.Ballot, infra.Tally} {
+		inv, err := env.Invoker(fn)
+		if err != nil {
+			return run, nil, err
+		}
+		timers[fn] = &timedInvoker{inner: inv}
+		invokers[fn] = timers[fn]
+	}
+	var sampler *latencySampler
+	if spec.dashboard {
+		sampler = newLatencySampler(env, spec.voters/int64(spec.partitions)/2000)
+		inv, err := sampler.invoker(ctx)
+		if err != nil {
+			return run, nil, err
+		}
+		timers[infra.Dashboard] = &timedInvoker{inner: inv}
+		invokers[infra.Dashboard] = timers[infra.Dashboard]
+		functions = append(functions, infra.Dashboard)
+		sctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go sampler.consume(sctx)
+	}
+	sum, err := harness.Run(ctx, env, harness.RunOptions{Voters: spec.voters, Candidates: 3, Seed: o.Seed, Rate: spec.rate,
+		UntilDone: true, Functions: functions, Invokers: invokers, Out: io.Discard})
+	if err != nil {
+		return run, nil, err
+	}
+	if sum.Tallied != spec.voters {
+		return run, nil, fmt.Errorf("the election ended with %d of %d votes tallied", sum.Tallied, spec.voters)
+	}
+	// The election is done when the last vote is tallied (and rendered):
+	// measure to the last invocation rather than to Run's polling tick.
+	last := timers[infra.Tally].lastEnd()
+	if d := timers[infra.Dashboard]; d != nil && d.lastEnd().After(last) {
+		last = d.lastEnd()
+	}
+	run.E2ESeconds = last.Sub(sum.Start).Seconds()
+	run.E2EVotesPerS = float64(spec.voters) / run.E2ESeconds
+	if e, err := env.Deps.Store.Election(ctx); err == nil && e != nil && e.PublishedAt != nil {
+		run.RegisterSeconds = e.PublishedAt.Sub(sum.Start).Seconds()
+	}
+	run.Stages = map[string]StageFigures{}
+	for fn, tm := range timers {
+		st := sum.Stats[fn]
+		f := StageFigures{Records: st.Records.Load(), Invocations: st.Invocations.Load(), Seconds: tm.span().Seconds()}
+		if f.Seconds > 0 {
+			f.PerSecond = float64(f.Records) / f.Seconds
+		}
+		run.Stages[fn] = f
+	}
+	if sampler != nil {
+		run.LatencyP50Ms, run.LatencyP99Ms, run.LatencySamples = sampler.percentiles()
+		run.Renders = sampler.renders()
+	}
+	rep, err := harness.Audit(ctx, env, io.Discard)
+	if err != nil {
+		return run, nil, err
+	}
+	run.AuditOK = rep.OK()
+	return run, timers[infra.Tally].inner, nil
+}
+
+// drainAgain measures the tally alone, from scratch, over the votes already
+// on the topic: the tallies are reset, the group starts over, and it
+// returns votes/s to the last invocation.
+func drainAgain(ctx context.Context, env *harness.Env, tally trigger.Invoker, voters int64) (float64, error) {
+	if err := env.Deps.Store.ResetTallies(ctx); err != nil {
+		return 0, err
+	}
+	tg, _ := infra.TriggerFor(infra.Tally)
+	if _, err := kadm.NewClient(env.Deps.Kafka).DeleteGroup(ctx, tg.Group); err != nil {
+		return 0, fmt.Errorf("reset the tally group: %w", err)
+	}
+	drain := &timedInvoker{inner: tally}
+	sum, err := harness.Run(ctx, env, harness.RunOptions{UntilDone: true, Functions: []string{infra.Tally},
+		Invokers: map[string]trigger.Invoker{infra.Tally: drain}, Out: io.Discard})
+	if err != nil {
+		return 0, err
+	}
+	if sum.Tallied != voters {
+		return 0, fmt.Errorf("the drain ended with %d of %d votes tallied", sum.Tallied, voters)
+	}
+	return float64(voters) / drain.lastEnd().Sub(sum.Start).Seconds(), nil
 }
 
 // timedInvoker records when a function was first and last busy.

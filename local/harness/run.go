@@ -62,140 +62,149 @@ type Summary struct {
 // functions until ctx is done or, with UntilDone, until the election is
 // fully counted.
 func Run(ctx context.Context, env *Env, o RunOptions) (Summary, error) {
-	start := time.Now()
-	log := env.Log
 	if len(o.Functions) == 0 {
 		o.Functions = infra.Functions
 	}
-	run := func(fn string) bool { return slices.Contains(o.Functions, fn) }
-
+	r := &running{env: env, o: o, start: time.Now(), stats: map[string]*trigger.Stats{},
+		errs: make(chan error, len(o.Functions)+1)}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var wg sync.WaitGroup
-	errs := make(chan error, len(o.Functions)+1)
-	stats := map[string]*trigger.Stats{}
-
-	if run(infra.Register) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := registerElection(ctx, env, o); err != nil && ctx.Err() == nil {
-				errs <- fmt.Errorf("register: %w", err)
-			}
-		}()
-	}
-
-	tr := env.Transport()
-	var groups []string
-	for _, t := range infra.Triggers {
-		if !run(t.Function) {
-			continue
-		}
-		inv := o.Invokers[t.Function]
-		if inv == nil {
-			var err error
-			if inv, err = env.Invoker(t.Function); err != nil {
-				return Summary{}, err
-			}
-		}
-		batch := t.BatchSize
-		if n := o.BatchSize[t.Function]; n > 0 {
-			batch = n
-		}
-		st := &trigger.Stats{}
-		stats[t.Function] = st
-		groups = append(groups, t.Group)
-		trig, err := tr.Trigger(t, TriggerOptions{BatchSize: batch, LeaseTTL: o.LeaseTTL}, inv, st)
-		if err != nil {
-			return Summary{}, err
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := trig.Run(ctx); err != nil && ctx.Err() == nil {
-				errs <- fmt.Errorf("%s trigger: %w", t.Function, err)
-			}
-		}()
-	}
-
-	dashboard := ""
-	if run(infra.Dashboard) && env.Config.Dashboard.Bucket == "" {
-		abs, _ := filepath.Abs(filepath.Join(env.Config.Dashboard.Dir, "index.html"))
-		dashboard = abs
-		fmt.Fprintf(o.Out, "dashboard: file://%s\n", abs)
-	}
-
-	rep := newReporter(o.Out, o.Terminal, log)
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	var last Progress
-	var err error
-	if last.Tallied, _, err = env.Deps.Store.Progress(ctx, env.Config.Topics.Votes); err != nil {
+	if err := r.startFunctions(ctx); err != nil {
+		cancel()
+		r.wg.Wait()
 		return Summary{}, err
 	}
-	initial := last.Tallied
-	lastAt := time.Now()
-	// The election's own span: from the start to the last reading that saw
-	// more votes counted, not to when the harness stopped idling.
-	active := start
-	quiet := 0
-	var runErr error
-loop:
+	if slices.Contains(o.Functions, infra.Dashboard) && env.Config.Dashboard.Bucket == "" {
+		r.dashboard, _ = filepath.Abs(filepath.Join(env.Config.Dashboard.Dir, "index.html"))
+		fmt.Fprintf(o.Out, "dashboard: file://%s\n", r.dashboard)
+	}
+	runErr := r.watch(ctx)
+	cancel()
+	r.wg.Wait()
+	return r.summary(), runErr
+}
+
+// running is one Run: the functions it started and what it has seen.
+type running struct {
+	env       *Env
+	o         RunOptions
+	start     time.Time
+	wg        sync.WaitGroup
+	errs      chan error
+	stats     map[string]*trigger.Stats
+	groups    []string
+	dashboard string
+	// first and last are the first and last progress readings; active is
+	// the election's own end: the last reading that saw more votes counted.
+	first, last Progress
+	active      time.Time
+}
+
+// startFunctions starts register (when selected) and the trigger of every
+// selected Kafka-triggered function.
+func (r *running) startFunctions(ctx context.Context) error {
+	if slices.Contains(r.o.Functions, infra.Register) {
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			if err := registerElection(ctx, r.env, r.o); err != nil && ctx.Err() == nil {
+				r.errs <- fmt.Errorf("register: %w", err)
+			}
+		}()
+	}
+	for _, t := range infra.Triggers {
+		if !slices.Contains(r.o.Functions, t.Function) {
+			continue
+		}
+		inv := r.o.Invokers[t.Function]
+		if inv == nil {
+			var err error
+			if inv, err = r.env.Invoker(t.Function); err != nil {
+				return err
+			}
+		}
+		st := &trigger.Stats{}
+		r.stats[t.Function], r.groups = st, append(r.groups, t.Group)
+		trig, err := r.env.Transport().Trigger(t, TriggerOptions{BatchSize: r.o.BatchSize[t.Function], LeaseTTL: r.o.LeaseTTL}, inv, st)
+		if err != nil {
+			return err
+		}
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			if err := trig.Run(ctx); err != nil && ctx.Err() == nil {
+				r.errs <- fmt.Errorf("%s trigger: %w", t.Function, err)
+			}
+		}()
+	}
+	return nil
+}
+
+// watch reports progress every second until ctx ends, a function fails, or
+// (UntilDone) the election is fully counted: two readings in a row with
+// everything consumed, the second one's end offsets including whatever the
+// first one's consumers produced last.
+func (r *running) watch(ctx context.Context) error {
+	var err error
+	if r.first.Tallied, _, err = r.env.Deps.Store.Progress(ctx, r.env.Config.Topics.Votes); err != nil {
+		return err
+	}
+	r.last, r.active = r.first, r.start
+	rep := newReporter(r.o.Out, r.o.Terminal, r.env.Log)
+	defer rep.finish()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	lastAt, quiet := time.Now(), 0
 	for {
 		select {
 		case <-ctx.Done():
-			break loop
-		case err := <-errs:
-			runErr = err
-			break loop
+			return nil
+		case err := <-r.errs:
+			return err
 		case <-tick.C:
 		}
-		p, done, err := progress(ctx, env, tr, groups)
+		p, done, err := progress(ctx, r.env, r.env.Transport(), r.groups)
 		if err != nil {
 			if ctx.Err() == nil {
-				log.Debug("progress", "error", err)
+				r.env.Log.Debug("progress", "error", err)
 			}
 			continue
 		}
 		now := time.Now()
 		if dt := now.Sub(lastAt).Seconds(); dt > 0 {
-			p.Rate = float64(p.Tallied-last.Tallied) / dt
+			p.Rate = float64(p.Tallied-r.last.Tallied) / dt
 		}
-		if p.Tallied > last.Tallied {
-			active = now
+		if p.Tallied > r.last.Tallied {
+			r.active = now
 		}
-		last, lastAt = p, now
+		r.last, lastAt = p, now
 		rep.update(p)
-		if o.UntilDone {
-			// Two readings in a row with everything consumed: the second
-			// reading's end offsets include whatever the first one's
-			// consumers produced last.
-			if done {
-				quiet++
-			} else {
-				quiet = 0
-			}
-			if quiet >= 2 {
-				break loop
-			}
+		if done {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		if r.o.UntilDone && quiet >= 2 {
+			return nil
 		}
 	}
-	rep.finish()
-	cancel()
-	wg.Wait()
+}
 
-	if st := stats[infra.Tally]; st != nil && st.LastProcessed().After(start) {
+// summary says what the run did; its rate is over the election's own span.
+func (r *running) summary() Summary {
+	active := r.active
+	if st := r.stats[infra.Tally]; st != nil && st.LastProcessed().After(r.start) {
 		active = st.LastProcessed() // the last batch counted, to the moment
 	}
-	sum := Summary{Start: start, Seconds: active.Sub(start).Seconds(), Voters: last.Voters, Tallied: last.Tallied,
-		Rejected: last.Rejected, TalliedHere: last.Tallied - initial, Dashboard: dashboard, Stats: stats}
-	for _, st := range stats {
+	sum := Summary{Start: r.start, Seconds: active.Sub(r.start).Seconds(), Voters: r.last.Voters, Tallied: r.last.Tallied,
+		Rejected: r.last.Rejected, TalliedHere: r.last.Tallied - r.first.Tallied, Dashboard: r.dashboard, Stats: r.stats}
+	for _, st := range r.stats {
 		sum.Skipped += st.Get("skipped")
 	}
 	if sum.Seconds > 0 {
 		sum.VotesPerSec = float64(sum.TalliedHere) / sum.Seconds
 	}
-	return sum, runErr
+	return sum
 }
 
 // registerElection invokes the register function through the Lambda

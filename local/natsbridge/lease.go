@@ -27,7 +27,7 @@ type Leases struct {
 }
 
 // DefaultLeaseTTL is how long an entry lives without renewal.
-const DefaultLeaseTTL = 10 * time.Second
+const DefaultLeaseTTL = 6 * time.Second
 
 // Leases opens (creating if needed) the lease bucket of the bridge's
 // streams for one consumer group; owner identifies this process (unique

@@ -243,64 +243,16 @@ func (t *NATSTrigger) runPartition(ctx, invokeCtx context.Context, stop <-chan s
 // missing (the consumer must then be rewound).
 func (t *NATSTrigger) consume(ctx, invokeCtx context.Context, stop <-chan struct{}, d *deliverer, b *natsbridge.Bridge,
 	p int32, cons jetstream.Consumer, next uint64) error {
-	msgs := make(chan jetstream.Msg, t.MaxAckPending+t.BatchSize)
-	quit := make(chan struct{})
-	failed := make(chan error, 1)
-	fail := func(err error) {
-		select {
-		case failed <- err:
-		default:
-		}
-	}
-	cc, err := cons.Consume(func(m jetstream.Msg) {
-		select {
-		case msgs <- m:
-		case <-quit:
-		}
-	},
-		jetstream.PullMaxMessages(min(t.BatchSize, t.MaxAckPending)),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
-				fail(err)
-				return
-			}
-			t.Log.Debug("consume", "function", t.Function, "topic", t.Topic, "partition", p, "error", err)
-		}))
+	sub, err := t.subscribe(cons, p)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		close(quit)
-		cc.Stop()
-	}()
-
-	// The loop reports processed records in order; their messages are
-	// acknowledged from this queue (one ack for the last: AckAll).
-	var mu sync.Mutex
-	var queue []jetstream.Msg
-	acked := next - 1 // every sequence up to here is acknowledged
+	defer sub.close()
+	acks := &natsAcks{t: t, p: p, ctx: invokeCtx, acked: next - 1}
 	in := make(chan []*stream.Record, t.BatchSize)
 	loopCtx, stopLoop := context.WithCancel(ctx)
 	defer stopLoop()
-	loop := &partition{m: t.Mapping, d: d, in: in, stop: stop, done: func(processed []*stream.Record) {
-		mu.Lock()
-		last := queue[len(processed)-1]
-		queue = queue[len(processed):]
-		mu.Unlock()
-		actx, cancel := context.WithTimeout(invokeCtx, 5*time.Second)
-		defer cancel()
-		if err := last.DoubleAck(actx); err != nil {
-			// The records are processed; at worst they are delivered
-			// again, which the handlers absorb.
-			t.Log.Warn("ack failed", "function", t.Function, "topic", t.Topic, "partition", p, "error", err)
-			return
-		}
-		if md, err := last.Metadata(); err == nil {
-			mu.Lock()
-			acked = md.Sequence.Stream
-			mu.Unlock()
-		}
-	}}
+	loop := &partition{m: t.Mapping, d: d, in: in, stop: stop, done: acks.done}
 	loopDone := make(chan struct{})
 	go func() {
 		defer close(loopDone)
@@ -310,20 +262,17 @@ func (t *NATSTrigger) consume(ctx, invokeCtx context.Context, stop <-chan struct
 		stopLoop()
 		<-loopDone
 	}()
-
 	for {
 		select {
-		case m := <-msgs:
-			rec, err := t.accept(ctx, b, p, m, &next, func() uint64 { mu.Lock(); defer mu.Unlock(); return acked })
+		case m := <-sub.msgs:
+			rec, err := t.accept(ctx, b, p, m, &next, acks.floor)
 			if err != nil {
 				return err
 			}
 			if rec == nil {
 				continue
 			}
-			mu.Lock()
-			queue = append(queue, m)
-			mu.Unlock()
+			acks.push(m)
 			select {
 			case in <- []*stream.Record{rec}:
 			case <-loopDone:
@@ -331,7 +280,7 @@ func (t *NATSTrigger) consume(ctx, invokeCtx context.Context, stop <-chan struct
 			case <-ctx.Done():
 				return nil
 			}
-		case err := <-failed:
+		case err := <-sub.failed:
 			return err
 		case <-loopDone:
 			return nil
@@ -340,6 +289,90 @@ func (t *NATSTrigger) consume(ctx, invokeCtx context.Context, stop <-chan struct
 			// from the ack floor next time.
 			return nil
 		}
+	}
+}
+
+// natsSub is a consumer's deliveries: messages, and the error that ends it.
+type natsSub struct {
+	msgs   chan jetstream.Msg
+	failed chan error
+	quit   chan struct{}
+	cc     jetstream.ConsumeContext
+}
+
+func (s *natsSub) close() {
+	close(s.quit)
+	s.cc.Stop()
+}
+
+// subscribe starts pulling a partition's consumer, MaxAckPending ahead.
+func (t *NATSTrigger) subscribe(cons jetstream.Consumer, p int32) (*natsSub, error) {
+	s := &natsSub{msgs: make(chan jetstream.Msg, t.MaxAckPending+t.BatchSize), failed: make(chan error, 1), quit: make(chan struct{})}
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		select {
+		case s.msgs <- m:
+		case <-s.quit:
+		}
+	},
+		jetstream.PullMaxMessages(min(t.BatchSize, t.MaxAckPending)),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
+				select {
+				case s.failed <- err:
+				default:
+				}
+				return
+			}
+			t.Log.Debug("consume", "function", t.Function, "topic", t.Topic, "partition", p, "error", err)
+		}))
+	if err != nil {
+		return nil, err
+	}
+	s.cc = cc
+	return s, nil
+}
+
+// natsAcks acknowledges the messages of the records the loop processed:
+// the loop reports them in order, so their messages are acknowledged from
+// a queue (one ack, for the last: AckAll).
+type natsAcks struct {
+	t     *NATSTrigger
+	p     int32
+	ctx   context.Context
+	mu    sync.Mutex
+	queue []jetstream.Msg
+	acked uint64 // every sequence up to here is acknowledged
+}
+
+func (a *natsAcks) push(m jetstream.Msg) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.queue = append(a.queue, m)
+}
+
+func (a *natsAcks) floor() uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.acked
+}
+
+func (a *natsAcks) done(processed []*stream.Record) {
+	a.mu.Lock()
+	last := a.queue[len(processed)-1]
+	a.queue = a.queue[len(processed):]
+	a.mu.Unlock()
+	ctx, cancel := context.WithTimeout(a.ctx, 5*time.Second)
+	defer cancel()
+	if err := last.DoubleAck(ctx); err != nil {
+		// The records are processed; at worst they are delivered again,
+		// which the handlers absorb.
+		a.t.Log.Warn("ack failed", "function", a.t.Function, "topic", a.t.Topic, "partition", a.p, "error", err)
+		return
+	}
+	if md, err := last.Metadata(); err == nil {
+		a.mu.Lock()
+		a.acked = md.Sequence.Stream
+		a.mu.Unlock()
 	}
 }
 

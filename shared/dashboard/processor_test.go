@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -187,7 +188,10 @@ func TestHandlerReturnsPublishErrors(t *testing.T) {
 func TestRenderCoalescesConcurrentCalls(t *testing.T) {
 	st := electionDB(t, 10, 4)
 	src := &countingSource{Source: st, gate: make(chan struct{}), entered: make(chan struct{}, 1)}
-	p := &dashboard.Processor{Source: src, Publisher: dashboard.Dir{Dir: t.TempDir()}, Log: quiet}
+	// The clock tells when a call has arrived: Render reads it first.
+	var arrivals atomic.Int64
+	p := &dashboard.Processor{Source: src, Publisher: dashboard.Dir{Dir: t.TempDir()}, Log: quiet,
+		Now: func() time.Time { arrivals.Add(1); return time.Now() }}
 	ctx := context.Background()
 
 	first := make(chan error, 1)
@@ -201,7 +205,11 @@ func TestRenderCoalescesConcurrentCalls(t *testing.T) {
 		wg.Add(1)
 		go func() { defer wg.Done(); results[i], errs[i] = p.Render(ctx) }()
 	}
-	time.Sleep(100 * time.Millisecond) // let all five arrive and wait
+	// The first render read the clock twice (arrival, start); each of the
+	// five reads it on arrival. Wait until all five have arrived.
+	for arrivals.Load() < 2+5 {
+		runtime.Gosched()
+	}
 	close(src.gate)
 	if err := <-first; err != nil {
 		t.Fatal(err)

@@ -532,25 +532,6 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-func TestRenderTime(t *testing.T) {
-	if testing.Short() || raceEnabled {
-		t.Skip("timing (skipped with -short and -race)")
-	}
-	s := fixture(10, 50, 1000, false)
-	best := time.Hour
-	for range 5 {
-		start := time.Now()
-		if _, err := dashboard.Render(s, dashboard.Options{}); err != nil {
-			t.Fatal(err)
-		}
-		best = min(best, time.Since(start))
-	}
-	t.Logf("render: best of 5 %v (10 candidates, 50 states, 1000 instants)", best)
-	if best > 50*time.Millisecond {
-		t.Errorf("render took %v, want well under 50ms", best)
-	}
-}
-
 func BenchmarkRender(b *testing.B) {
 	b.Run("10 candidates, 50 states, 1000 instants", func(b *testing.B) { benchRender(b, fixture(10, 50, 1000, false)) })
 	// What the store gives for a real election: 50 states, 4 candidates,

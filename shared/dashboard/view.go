@@ -158,15 +158,26 @@ func rank(cs []Candidate) []ranked {
 }
 
 func buildView(s Snapshot, o Options, rk []ranked, res map[string]*stateResult) view {
-	loc := o.Location
 	v := view{
 		V:       viewVersion,
 		TakenAt: s.TakenAt.UnixMilli(),
 		Refresh: o.RefreshSeconds,
 	}
-	t := &v.Text
-	t.Title = o.Title
-	t.Election = s.Election
+	var total int64
+	for _, c := range s.Candidates {
+		total += c.Votes
+	}
+	v.Text = buildTexts(s, o)
+	buildLeader(&v, rk, total)
+	v.Candidates = candidateRows(rk, total)
+	v.States = stateRows(s, res)
+	return v
+}
+
+// buildTexts formats the page's headline figures.
+func buildTexts(s Snapshot, o Options) texts {
+	loc := o.Location
+	t := texts{Title: o.Title, Election: s.Election}
 	if t.Election == "" {
 		t.Election = "No election registered yet"
 	}
@@ -178,18 +189,11 @@ func buildView(s Snapshot, o Options, rk []ranked, res map[string]*stateResult) 
 		if s.NewestVote.In(loc).Format(time.DateOnly) != s.TakenAt.In(loc).Format(time.DateOnly) {
 			t.NewestVote = s.NewestVote.In(loc).Format("2006-01-02 15:04:05 MST")
 		}
-		lag := s.TakenAt.Sub(s.NewestVote)
-		switch {
-		case lag < 0:
+		if lag := s.TakenAt.Sub(s.NewestVote); lag < 0 {
 			t.Lag = "voting time is ahead of the snapshot clock"
-		default:
+		} else {
 			t.Lag = duration(lag) + " before this snapshot"
 		}
-	}
-
-	var total int64
-	for _, c := range s.Candidates {
-		total += c.Votes
 	}
 	t.Registered = number(s.Registered)
 	t.Counted = number(s.Counted)
@@ -220,13 +224,15 @@ func buildView(s Snapshot, o Options, rk []ranked, res map[string]*stateResult) 
 		t.RejectedDetail = "none"
 	}
 	t.Duplicates = fmt.Sprintf("%s duplicate deliveries ignored", number(s.Rejected[ReasonDuplicate]))
+	return t
+}
 
-	buildLeader(&v, rk, total)
-
-	v.Candidates = make([]candidateRow, len(rk))
+// candidateRows are the candidates' table, ranked; equal votes share a
+// rank ("1=").
+func candidateRows(rk []ranked, total int64) []candidateRow {
+	rows := make([]candidateRow, len(rk))
 	for i, c := range rk {
 		r := strconv.Itoa(i + 1)
-		// Equal votes share a rank: "1=".
 		first := i
 		for first > 0 && rk[first-1].Votes == c.Votes {
 			first--
@@ -234,13 +240,17 @@ func buildView(s Snapshot, o Options, rk []ranked, res map[string]*stateResult) 
 		if first != i || (i+1 < len(rk) && rk[i+1].Votes == c.Votes) {
 			r = strconv.Itoa(first+1) + "="
 		}
-		v.Candidates[i] = candidateRow{Rank: r, Color: c.color, Photo: safePhoto(c.PhotoURL),
+		rows[i] = candidateRow{Rank: r, Color: c.color, Photo: safePhoto(c.PhotoURL),
 			Name: c.Name, Party: c.Party, Votes: number(c.Votes), Share: percent(c.Votes, total)}
 	}
+	return rows
+}
 
+// stateRows are the states' table, by name: turnout, leader and margin.
+func stateRows(s Snapshot, res map[string]*stateResult) []stateRow {
 	states := slices.Clone(s.States)
 	slices.SortFunc(states, func(a, b Turnout) int { return cmp.Compare(a.Key, b.Key) })
-	v.States = make([]stateRow, len(states))
+	rows := make([]stateRow, len(states))
 	for i, st := range states {
 		row := stateRow{State: st.Key, Votes: st.Votes, Registered: st.Registered, Turnout: -1,
 			VotesText: number(st.Votes), RegText: number(st.Registered), TurnText: percent(st.Votes, st.Registered)}
@@ -256,9 +266,9 @@ func buildView(s Snapshot, o Options, rk []ranked, res map[string]*stateResult) 
 				row.Leader, row.LeaderColor = s.Candidates[r.leader()].Name, candidateColor(r.leader())
 			}
 		}
-		v.States[i] = row
+		rows[i] = row
 	}
-	return v
+	return rows
 }
 
 func buildLeader(v *view, rk []ranked, total int64) {

@@ -6,6 +6,7 @@
 package register
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -41,6 +42,26 @@ type Request struct {
 	// Rate paces publication in voters per second; 0 publishes as fast as
 	// possible. Each voter becomes one vote, so this is the vote rate.
 	Rate float64 `json:"rate,omitempty"`
+}
+
+// UnmarshalJSON reads a request, refusing fields it does not know by name
+// ({"voterz": 10} is an unknown field "voterz", not "voters is 0").
+func (r *Request) UnmarshalJSON(b []byte) error {
+	type plain Request // without this method
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var p plain
+	if err := dec.Decode(&p); err != nil {
+		if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			return fmt.Errorf("register request: unknown field %s (known: name, voters, candidates, seed, candidate_list, rate)", name)
+		}
+		return fmt.Errorf("register request: %w", err)
+	}
+	if dec.More() {
+		return errors.New("register request: more than one JSON value")
+	}
+	*r = Request(p)
+	return nil
 }
 
 // Response summarises a registration.
@@ -333,92 +354,106 @@ func (p *Processor) run(ctx context.Context, req Request, cur *election.Election
 	}
 	start := min(cur.Copied, cur.Published)
 	start -= start % size
-	total := cur.Voters
-
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	chunks := generate(ctx, *req.Seed, start, total, size)
-
-	// Every voter record names its election: the same voter of two
-	// elections with the same seed is two records (and two messages to a
-	// broker that deduplicates, as JetStream does).
-	header := []stream.Header{{Key: HeaderElection, Value: []byte(cur.ID)}}
-	pace := newPacer(req.Rate)
-	var produceErr error
-	var mu sync.Mutex
-	onAck := func(_ *stream.Record, err error) {
-		if err != nil {
-			mu.Lock()
-			if produceErr == nil {
-				produceErr = err
-			}
-			mu.Unlock()
-		}
-	}
-	pub := cur.Published
+	chunks := generate(ctx, *req.Seed, start, cur.Voters, size)
+	out := &voterOut{p: p, pace: newPacer(req.Rate), paced: req.Rate > 0, lastMark: time.Now(), pub: cur.Published,
+		// Every voter record names its election: the same voter of two
+		// elections with the same seed is two records (and two messages to
+		// a broker that deduplicates, as JetStream does).
+		header: []stream.Header{{Key: HeaderElection, Value: []byte(cur.ID)}}}
 	cop := cur.Copied
-	lastMark := time.Now()
-	mark := func(n int64, done bool) error {
-		if err := p.Producer.Flush(ctx); err != nil {
-			return fmt.Errorf("flush voters: %w", err)
-		}
-		mu.Lock()
-		perr := produceErr
-		mu.Unlock()
-		if perr != nil {
-			return fmt.Errorf("publish voters: %w", perr)
-		}
-		if err := p.Roll.MarkPublished(ctx, n, done); err != nil {
-			return err
-		}
-		if p.Progress != nil {
-			p.Progress(n)
-		}
-		lastMark = time.Now()
-		return nil
-	}
-
 	for c := range chunks {
-		end := c.from + int64(len(c.voters))
-		if end > cop {
+		if end := c.from + int64(len(c.voters)); end > cop {
 			skip := max(cop-c.from, 0)
 			if err := p.Roll.CopyVoters(ctx, cop, c.voters[skip:]); err != nil {
-				return copied, published, err
+				return copied, out.published, err
 			}
 			copied += end - cop
 			cop = end
 		}
-		for i := max(pub-c.from, 0); i < int64(len(c.voters)); i++ {
-			v := &c.voters[i]
-			val, err := json.Marshal(v)
-			if err != nil {
-				return copied, published, fmt.Errorf("encode voter %s: %w", v.VoterID, err)
-			}
-			if err := pace.wait(ctx); err != nil {
-				return copied, published, err
-			}
-			p.Producer.Produce(ctx, &stream.Record{Topic: p.VotersTopic, Key: []byte(v.VoterID), Value: val, Headers: header}, onAck)
-			published++
-			pub = c.from + i + 1
-			// When paced, record progress every second so a restart resumes
-			// close to where it stopped.
-			if req.Rate > 0 && time.Since(lastMark) > time.Second {
-				if err := mark(pub, false); err != nil {
-					return copied, published, err
-				}
-			}
-		}
-		if err := mark(pub, false); err != nil {
-			return copied, published, err
+		if err := out.publish(ctx, c); err != nil {
+			return copied, out.published, err
 		}
 	}
 	if err := ctx.Err(); err != nil {
-		return copied, published, err
+		return copied, out.published, err
 	}
 	if err := p.Roll.CompleteRoll(ctx); err != nil {
-		return copied, published, err
+		return copied, out.published, err
 	}
-	return copied, published, mark(pub, true)
+	return copied, out.published, out.mark(ctx, true)
+}
+
+// voterOut publishes the roll's voters and records how far it got.
+type voterOut struct {
+	p         *Processor
+	pace      *pacer
+	paced     bool
+	header    []stream.Header
+	pub       int64 // voters[0:pub] are produced
+	published int64 // produced by this run
+	lastMark  time.Time
+
+	mu  sync.Mutex
+	err error // the first produce failure
+}
+
+// publish produces the voters of c not yet produced, then marks them
+// published (every second too, when paced, so a restart resumes close to
+// where it stopped).
+func (o *voterOut) publish(ctx context.Context, c chunk) error {
+	for i := max(o.pub-c.from, 0); i < int64(len(c.voters)); i++ {
+		v := &c.voters[i]
+		val, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("encode voter %s: %w", v.VoterID, err)
+		}
+		if err := o.pace.wait(ctx); err != nil {
+			return err
+		}
+		o.p.Producer.Produce(ctx, &stream.Record{Topic: o.p.VotersTopic, Key: []byte(v.VoterID), Value: val, Headers: o.header}, o.acked)
+		o.published++
+		o.pub = c.from + i + 1
+		if o.paced && time.Since(o.lastMark) > time.Second {
+			if err := o.mark(ctx, false); err != nil {
+				return err
+			}
+		}
+	}
+	return o.mark(ctx, false)
+}
+
+func (o *voterOut) acked(_ *stream.Record, err error) {
+	if err != nil {
+		o.mu.Lock()
+		if o.err == nil {
+			o.err = err
+		}
+		o.mu.Unlock()
+	}
+}
+
+// mark waits until every voter produced is stored, then records voters[0:pub]
+// as published (done: the whole roll).
+func (o *voterOut) mark(ctx context.Context, done bool) error {
+	if err := o.p.Producer.Flush(ctx); err != nil {
+		return fmt.Errorf("flush voters: %w", err)
+	}
+	o.mu.Lock()
+	perr := o.err
+	o.mu.Unlock()
+	if perr != nil {
+		return fmt.Errorf("publish voters: %w", perr)
+	}
+	if err := o.p.Roll.MarkPublished(ctx, o.pub, done); err != nil {
+		return err
+	}
+	if o.p.Progress != nil {
+		o.p.Progress(o.pub)
+	}
+	o.lastMark = time.Now()
+	return nil
 }
 
 // generate produces the chunks [start, total) in order, generating them on

@@ -200,6 +200,8 @@ func TestInvalidRequests(t *testing.T) {
 		{`{"voters": 10, "candidate_list": [{"candidate_name": ""}]}`, "candidate_name is required"},
 		{`{"voters": 10, "rate": -1, "candidates": 0, "candidate_list": [{"candidate_name": "A", "party_affiliation": "P"}, {"candidate_name": "A", "party_affiliation": "P"}]}`, "listed twice"},
 		{`{"voters": "many"}`, "voters"},
+		{`{"voterz": 10}`, `unknown field "voterz"`},
+		{`{"voters": 10, "candidate_list": [{"candidate_name": "A", "party_affiliation": "P", "colour": "red"}]}`, `unknown field "colour"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {

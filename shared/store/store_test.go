@@ -197,13 +197,13 @@ func TestTallyExactlyOnceUnderRedeliveryAndConcurrency(t *testing.T) {
 			streams[p] = append(streams[p], ballot(int64(len(streams[p])), v, c))
 		}
 	}
-	rng := rand.New(rand.NewPCG(1, 2))
 	var wg sync.WaitGroup
 	errs := make(chan error, parts)
 	for p := range parts {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			rng := rand.New(rand.NewPCG(1, uint64(p))) // one per goroutine: a Rand is not safe to share
 			s := streams[p]
 			var batches [][]election.BallotAt
 			for i := 0; i < len(s); i += batch {

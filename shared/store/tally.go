@@ -113,107 +113,129 @@ SELECT DISTINCT -1::bigint, 'state', '', '', 0, 0::bigint, address_state FROM co
 // election, and with election.ErrNoElection when it holds none.
 func (s *Store) Tally(ctx context.Context, b election.TallyBatch) (election.TallyResult, error) {
 	var res election.TallyResult
-	n := len(b.Ballots)
-	voters := make([]string, n)
-	cands := make([]string, n)
-	times := make([]time.Time, n)
-	offsets := make([]int64, n)
-	byOffset := make(map[int64]*election.BallotAt, n)
-	for i := range b.Ballots {
-		x := &b.Ballots[i]
-		voters[i], cands[i], times[i], offsets[i] = x.VoterID, x.CandidateID, x.VotingTime, x.Offset
-		byOffset[x.Offset] = x
-	}
-
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		res = election.TallyResult{}
-		rejects := append([]election.RejectedRecord(nil), b.Rejects...)
-		touchedC := map[string]bool{}
-		touchedS := map[string]bool{}
-		uncounted := map[int64]bool{}
-		// One round trip checks that the database still holds the election
-		// the batch was judged against (its start positions) and, since the
-		// statement's shape is fixed and its lookups are index lookups
-		// whatever the batch size, stops the planner re-planning it.
-		var current string
-		if err := tx.QueryRow(ctx, `SELECT set_config('plan_cache_mode', 'force_generic_plan', true),
-			coalesce((SELECT election_id::text FROM election), '')`).Scan(nil, &current); err != nil {
+		if err := checkElection(ctx, tx, b.Election); err != nil {
 			return err
 		}
-		switch {
-		case current == "":
-			return election.ErrNoElection
-		case b.Election != "" && current != b.Election:
-			return election.ErrElectionChanged
-		}
-		if n > 0 {
-			lo, hi := slices.Min(offsets), slices.Max(offsets)
-			rows, err := tx.Query(ctx, tallySQL, voters, cands, times, offsets, b.Partition, b.Topic, lo, hi)
-			if err != nil {
-				return err
-			}
-			for rows.Next() {
-				var off, holderOff int64
-				var holderPart int32
-				var outcome, prior, priorDetail, state string
-				if err := rows.Scan(&off, &outcome, &prior, &priorDetail, &holderPart, &holderOff, &state); err != nil {
-					rows.Close()
-					return err
-				}
-				if outcome == "state" {
-					touchedS[state] = true
-					continue
-				}
-				x := byOffset[off]
-				uncounted[off] = true
-				switch outcome {
-				case "redelivered":
-					res.Redelivered++
-				case "decided":
-					res.Redelivered++
-					res.Rejected = append(res.Rejected, election.RejectedRecord{Offset: off, Reason: election.Reason(prior),
-						Detail: priorDetail, VoterID: x.VoterID, Payload: x.Payload})
-				default:
-					r := election.RejectedRecord{Offset: off, Reason: election.Reason(outcome), VoterID: x.VoterID, Payload: x.Payload}
-					switch r.Reason {
-					case election.ReasonUnknownVoter:
-						r.Detail = fmt.Sprintf("voter %q is not on the roll", x.VoterID)
-					case election.ReasonUnknownCandidate:
-						r.Detail = fmt.Sprintf("candidate %q is not standing", x.CandidateID)
-					case election.ReasonDuplicate:
-						r.Detail = fmt.Sprintf("voter %q's ballot is already counted (partition %d offset %d); this copy is not counted again", x.VoterID, holderPart, holderOff)
-					case election.ReasonAlreadyVoted:
-						r.Detail = fmt.Sprintf("voter %q already voted (partition %d offset %d); a second, different ballot is not counted", x.VoterID, holderPart, holderOff)
-					}
-					rejects = append(rejects, r)
-				}
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return err
-			}
-			for i := range b.Ballots {
-				if !uncounted[b.Ballots[i].Offset] {
-					res.Counted++
-					touchedC[b.Ballots[i].CandidateID] = true
-				}
-			}
-		}
-		if len(rejects) > 0 {
-			if err := insertRejects(ctx, tx, b.Topic, b.Partition, rejects); err != nil {
-				return err
-			}
-			res.Rejected = append(res.Rejected, rejects...)
-		}
-		res.Candidates, res.States = keys(touchedC), keys(touchedS)
-		return nil
+		var err error
+		res, err = tallyBatch(ctx, tx, b)
+		return err
 	})
 	if err != nil {
 		return election.TallyResult{}, fmt.Errorf("tally %s/%d: %w", b.Topic, b.Partition, err)
 	}
+	return res, nil
+}
+
+// checkElection checks, in one round trip, that the database still holds
+// the election a batch was judged against (its start positions), and,
+// since the tally statement's shape is fixed and its lookups are index
+// lookups whatever the batch size, stops the planner re-planning it.
+func checkElection(ctx context.Context, tx pgx.Tx, id string) error {
+	var current string
+	if err := tx.QueryRow(ctx, `SELECT set_config('plan_cache_mode', 'force_generic_plan', true),
+		coalesce((SELECT election_id::text FROM election), '')`).Scan(nil, &current); err != nil {
+		return err
+	}
+	switch {
+	case current == "":
+		return election.ErrNoElection
+	case id != "" && current != id:
+		return election.ErrElectionChanged
+	}
+	return nil
+}
+
+// tallyBatch runs the tally statement over b's ballots in tx and records
+// every record not counted in rejected_votes.
+func tallyBatch(ctx context.Context, tx pgx.Tx, b election.TallyBatch) (election.TallyResult, error) {
+	var res election.TallyResult
+	rejects := append([]election.RejectedRecord(nil), b.Rejects...)
+	touchedC, touchedS := map[string]bool{}, map[string]bool{}
+	if n := len(b.Ballots); n > 0 {
+		voters, cands := make([]string, n), make([]string, n)
+		times, offsets := make([]time.Time, n), make([]int64, n)
+		byOffset := make(map[int64]*election.BallotAt, n)
+		for i := range b.Ballots {
+			x := &b.Ballots[i]
+			voters[i], cands[i], times[i], offsets[i] = x.VoterID, x.CandidateID, x.VotingTime, x.Offset
+			byOffset[x.Offset] = x
+		}
+		rows, err := tx.Query(ctx, tallySQL, voters, cands, times, offsets, b.Partition, b.Topic, slices.Min(offsets), slices.Max(offsets))
+		if err != nil {
+			return res, err
+		}
+		uncounted := map[int64]bool{}
+		for rows.Next() {
+			var o outcome
+			if err := rows.Scan(&o.offset, &o.kind, &o.prior, &o.priorDetail, &o.holderPart, &o.holderOff, &o.state); err != nil {
+				rows.Close()
+				return res, err
+			}
+			if o.kind == "state" {
+				touchedS[o.state] = true
+				continue
+			}
+			uncounted[o.offset] = true
+			rejects = o.apply(&res, byOffset[o.offset], rejects)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return res, err
+		}
+		for i := range b.Ballots {
+			if !uncounted[b.Ballots[i].Offset] {
+				res.Counted++
+				touchedC[b.Ballots[i].CandidateID] = true
+			}
+		}
+	}
+	if len(rejects) > 0 {
+		if err := insertRejects(ctx, tx, b.Topic, b.Partition, rejects); err != nil {
+			return res, err
+		}
+		res.Rejected = append(res.Rejected, rejects...)
+	}
+	res.Candidates, res.States = keys(touchedC), keys(touchedS)
 	slices.Sort(res.Candidates)
 	slices.Sort(res.States)
 	return res, nil
+}
+
+// outcome is a row of the tally statement: a record not counted, and why.
+type outcome struct {
+	offset, holderOff        int64
+	holderPart               int32
+	kind, prior, priorDetail string
+	state                    string
+}
+
+// apply adds the outcome of record x to res: a redelivery, a decision of
+// an earlier delivery (res.Rejected), or a new rejection (appended to
+// rejects, which are recorded), with the detail a person reads.
+func (o outcome) apply(res *election.TallyResult, x *election.BallotAt, rejects []election.RejectedRecord) []election.RejectedRecord {
+	switch o.kind {
+	case "redelivered":
+		res.Redelivered++
+		return rejects
+	case "decided":
+		res.Redelivered++
+		res.Rejected = append(res.Rejected, election.RejectedRecord{Offset: o.offset, Reason: election.Reason(o.prior),
+			Detail: o.priorDetail, VoterID: x.VoterID, Payload: x.Payload})
+		return rejects
+	}
+	r := election.RejectedRecord{Offset: o.offset, Reason: election.Reason(o.kind), VoterID: x.VoterID, Payload: x.Payload}
+	switch r.Reason {
+	case election.ReasonUnknownVoter:
+		r.Detail = fmt.Sprintf("voter %q is not on the roll", x.VoterID)
+	case election.ReasonUnknownCandidate:
+		r.Detail = fmt.Sprintf("candidate %q is not standing", x.CandidateID)
+	case election.ReasonDuplicate:
+		r.Detail = fmt.Sprintf("voter %q's ballot is already counted (partition %d offset %d); this copy is not counted again", x.VoterID, o.holderPart, o.holderOff)
+	case election.ReasonAlreadyVoted:
+		r.Detail = fmt.Sprintf("voter %q already voted (partition %d offset %d); a second, different ballot is not counted", x.VoterID, o.holderPart, o.holderOff)
+	}
+	return append(rejects, r)
 }
 
 func insertRejects(ctx context.Context, tx pgx.Tx, topic string, partition int32, rs []election.RejectedRecord) error {
