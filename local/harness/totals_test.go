@@ -39,6 +39,8 @@ type totalRecord struct {
 	Total    int64  `json:"total_votes"`
 	Version  int64  `json:"version"`
 	Election string `json:"election"`
+	// ByCandidate is a state's votes per candidate (turnout records only).
+	ByCandidate map[string]int64 `json:"votes_by_candidate"`
 }
 
 // lastTotals folds records (in each partition's offset order) as a reader
@@ -71,12 +73,16 @@ func (l *lastTotals) totals() map[string]int64 {
 	out := map[string]int64{}
 	for k, r := range l.last {
 		out[k] = r.Total
+		for c, n := range r.ByCandidate {
+			out[k+"#"+c] = n
+		}
 	}
 	return out
 }
 
-// recount counts the votes table by candidate and by state, keyed as the
-// aggregated topics are.
+// recount counts the votes table by candidate, by state and by state and
+// candidate, keyed as the aggregated topics are (a state's votes per
+// candidate as "topic/state#candidate").
 func recount(t *testing.T, env *harness.Env) map[string]int64 {
 	t.Helper()
 	topics := env.Config.Topics
@@ -85,6 +91,9 @@ func recount(t *testing.T, env *harness.Env) map[string]int64 {
 		out[topics.CandidateTotals+"/"+k] = n
 	}
 	for k, n := range keyed(t, env, `SELECT v.address_state, count(*) FROM votes JOIN voters v USING (voter_id) GROUP BY 1`) {
+		out[topics.TurnoutTotals+"/"+k] = n
+	}
+	for k, n := range keyed(t, env, `SELECT v.address_state || '#' || candidate_id, count(*) FROM votes JOIN voters v USING (voter_id) GROUP BY 1`) {
 		out[topics.TurnoutTotals+"/"+k] = n
 	}
 	return out

@@ -16,6 +16,11 @@ type Election struct {
 	Voters      int64
 	Candidates  int
 	Fingerprint string
+	// Turnout is the share of the roll that votes (1: everyone; see Votes).
+	Turnout float64
+	// Voting is how many of the Copied voters vote: the votes the election
+	// will have once its roll is complete.
+	Voting int64
 	// Copied voters are in the voters table; Published ones are on voters_topic.
 	Copied       int64
 	RollComplete bool
@@ -93,12 +98,15 @@ type CandidateTotal struct {
 // StateTotal is a state's running turnout, as published on
 // aggregated_turnout_by_location (keyed by state).
 type StateTotal struct {
-	State      string    `json:"state"`
-	TotalVotes int64     `json:"total_votes"`
-	Registered int64     `json:"registered"`
-	UpdatedAt  time.Time `json:"updated_at"`
-	Version    int64     `json:"version"`
-	Election   string    `json:"election"`
+	State      string `json:"state"`
+	TotalVotes int64  `json:"total_votes"`
+	Registered int64  `json:"registered"`
+	// VotesByCandidate are the state's votes per candidate ID (the
+	// candidates with none are absent), from results_by_state.
+	VotesByCandidate map[string]int64 `json:"votes_by_candidate"`
+	UpdatedAt        time.Time        `json:"updated_at"`
+	Version          int64            `json:"version"`
+	Election         string           `json:"election"`
 }
 
 // TallyResult is what a batch did.

@@ -114,6 +114,8 @@ var dimensionChecks = []dimensionCheck{
 		`SELECT gender, total_votes FROM turnout_by_gender`},
 	{"turnout by age band", `SELECT v.age_band, count(*) FROM votes JOIN voters v USING (voter_id) GROUP BY 1`,
 		`SELECT age_band, total_votes FROM turnout_by_age_band`},
+	{"results by state", `SELECT v.address_state || ' / ' || candidate_id, count(*) FROM votes JOIN voters v USING (voter_id) GROUP BY 1`,
+		`SELECT state || ' / ' || candidate_id, total_votes FROM results_by_state`},
 	{"votes over time", `SELECT candidate_id || ' ' || date_trunc('second', voting_time)::text, count(*) FROM votes GROUP BY 1`,
 		`SELECT candidate_id || ' ' || second::text, votes FROM votes_timeline`},
 }

@@ -65,7 +65,7 @@ func TestElectionOwnsItsRecordsFromItsStarts(t *testing.T) {
 	for i := range voters {
 		voters[i] = generator.Voter(42, i)
 	}
-	if err := st.CopyVoters(ctx, 0, voters); err != nil {
+	if err := st.CopyVoters(ctx, 0, voters, int64(len(voters))); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.CompleteRoll(ctx); err != nil {
@@ -141,7 +141,7 @@ func TestPublishTotalsLastRecordIsTheRecount(t *testing.T) {
 	var mu sync.Mutex
 	var log []rec // the "topic": appended in publish order
 	var wg sync.WaitGroup
-	errs := make(chan error, 6)
+	errs := make(chan error, 1000)
 	for p := range 6 {
 		wg.Add(1)
 		go func() {
@@ -164,6 +164,14 @@ func TestPublishTotalsLastRecordIsTheRecount(t *testing.T) {
 					}
 					for _, s := range t.States {
 						log = append(log, rec{"s:" + s.State, s.TotalVotes, s.Version})
+						var sum int64
+						for c, n := range s.VotesByCandidate {
+							log = append(log, rec{"r:" + s.State + "/" + c, n, s.Version})
+							sum += n
+						}
+						if sum != s.TotalVotes {
+							errs <- fmt.Errorf("state %s: votes by candidate sum to %d, total %d", s.State, sum, s.TotalVotes)
+						}
 					}
 					return nil
 				})
@@ -193,7 +201,8 @@ func TestPublishTotalsLastRecordIsTheRecount(t *testing.T) {
 	}
 	recount := map[string]int64{}
 	rows, err := st.Pool().Query(ctx, `SELECT 'c:' || candidate_id, count(*) FROM votes GROUP BY 1
-		UNION ALL SELECT 's:' || v.address_state, count(*) FROM votes JOIN voters v USING (voter_id) GROUP BY 1`)
+		UNION ALL SELECT 's:' || v.address_state, count(*) FROM votes JOIN voters v USING (voter_id) GROUP BY 1
+		UNION ALL SELECT 'r:' || v.address_state || '/' || candidate_id, count(*) FROM votes JOIN voters v USING (voter_id) GROUP BY 1`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,4 +289,39 @@ func count(t *testing.T, st *store.Store, sql string) int64 {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// An election tallied before results_by_state existed gets its results from
+// its votes when the migration adds them: the audit balances straight after.
+func TestResultsMigrationBackfillsATalliedElection(t *testing.T) {
+	st := open(t)
+	ctx := context.Background()
+	voters, cands := seed(t, st, 30)
+	for p := range int32(2) {
+		var b []election.BallotAt
+		for i := int(p); i < len(voters); i += 2 {
+			b = append(b, ballot(int64(len(b)), voters[i], cands[i%3]))
+		}
+		if _, err := st.Tally(ctx, election.TallyBatch{Topic: topic, Partition: p, Ballots: b}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Back to the schema before the migration.
+	if _, err := st.Pool().Exec(ctx, `DROP VIEW results_by_state; DROP TABLE tally_state_candidate;
+		DELETE FROM schema_migrations WHERE name = '0004_results_by_state.sql'`); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rep := audit(t, st, map[int32]int64{0: 15, 1: 15})
+	if !rep.OK() {
+		t.Fatalf("audit after the migration: %+v", rep.Checks)
+	}
+	if n := count(t, st, `SELECT sum(total_votes) FROM results_by_state`); n != 30 {
+		t.Fatalf("results_by_state sums to %d votes, want 30", n)
+	}
+	if n := count(t, st, `SELECT count(DISTINCT shard) FROM tally_state_candidate`); n != 2 {
+		t.Errorf("the backfill filled %d shards, want the 2 partitions", n)
+	}
 }

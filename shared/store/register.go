@@ -12,12 +12,12 @@ import (
 )
 
 const electionCols = `election_id::text, name, seed, voters, candidates, fingerprint, copied, roll_complete, published,
-	registered_at, published_at, transport, broker`
+	registered_at, published_at, transport, broker, turnout, voting`
 
 func scanElection(row pgx.Row) (*election.Election, error) {
 	var e election.Election
 	err := row.Scan(&e.ID, &e.Name, &e.Seed, &e.Voters, &e.Candidates, &e.Fingerprint, &e.Copied, &e.RollComplete,
-		&e.Published, &e.RegisteredAt, &e.PublishedAt, &e.Carrier.Transport, &e.Carrier.Broker)
+		&e.Published, &e.RegisteredAt, &e.PublishedAt, &e.Carrier.Transport, &e.Carrier.Broker, &e.Turnout, &e.Voting)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -101,9 +101,13 @@ func (s *Store) LockRegistration(ctx context.Context) (func(), error) {
 func (s *Store) BeginElection(ctx context.Context, e election.Election, candidates []election.WeightedCandidate) (*election.Election, error) {
 	var out *election.Election
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO election (name, seed, voters, candidates, fingerprint, transport, broker)
-			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING`,
-			e.Name, e.Seed, e.Voters, e.Candidates, e.Fingerprint, e.Carrier.Transport, e.Carrier.Broker)
+		turnout := e.Turnout
+		if turnout == 0 {
+			turnout = 1
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO election (name, seed, voters, candidates, fingerprint, transport, broker, turnout)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING`,
+			e.Name, e.Seed, e.Voters, e.Candidates, e.Fingerprint, e.Carrier.Transport, e.Carrier.Broker, turnout)
 		if err != nil {
 			return err
 		}
@@ -125,8 +129,8 @@ func (s *Store) BeginElection(ctx context.Context, e election.Election, candidat
 			return err
 		}
 		if cur.Fingerprint != e.Fingerprint {
-			return fmt.Errorf("%w: %q (seed %d, %d candidates); register with the same seed and candidates to resume it, or use another database",
-				election.ErrDifferentElection, cur.Name, cur.Seed, cur.Candidates)
+			return fmt.Errorf("%w: %q (seed %d, %d candidates, turnout %g); register with the same seed, candidates and turnout to resume it, or start over (reset) or use another database",
+				election.ErrDifferentElection, cur.Name, cur.Seed, cur.Candidates, cur.Turnout)
 		}
 		if cur.Carrier.Known() && e.Carrier.Known() && cur.Carrier != e.Carrier {
 			return fmt.Errorf("%w: %q is carried by %s, not %s", election.ErrOtherCarrier, cur.Name, cur.Carrier, e.Carrier)
@@ -164,9 +168,10 @@ var voterColumns = []string{"voter_id", "voter_name", "date_of_birth", "gender",
 	"address_postcode", "email", "phone_number", "cell_number", "picture", "registered_age"}
 
 // CopyVoters writes voters[from:from+len(voters)] of the roll with COPY and
-// advances the election's copied mark in the same transaction, so a chunk is
+// advances the election's copied mark (and its count of voters who vote by
+// voting, those of the chunk who do) in the same transaction, so a chunk is
 // either wholly in the database and recorded, or not at all.
-func (s *Store) CopyVoters(ctx context.Context, from int64, voters []election.Voter) error {
+func (s *Store) CopyVoters(ctx context.Context, from int64, voters []election.Voter, voting int64) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var copied int64
 		if err := tx.QueryRow(ctx, `SELECT copied FROM election FOR UPDATE`).Scan(&copied); err != nil {
@@ -193,7 +198,7 @@ func (s *Store) CopyVoters(ctx context.Context, from int64, voters []election.Vo
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `UPDATE election SET copied = $1`, from+int64(len(voters)))
+		_, err = tx.Exec(ctx, `UPDATE election SET copied = $1, voting = voting + $2`, from+int64(len(voters)), voting)
 		return err
 	})
 	if err != nil {

@@ -3,11 +3,12 @@ package store
 import (
 	"context"
 	"fmt"
-	"github.com/votingpipe/voting/shared/election"
 	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/votingpipe/voting/shared/election"
 )
 
 // Snapshot reads what the dashboard shows, in one read-only REPEATABLE READ
@@ -50,24 +51,9 @@ func (s *Store) Snapshot(ctx context.Context) (election.Snapshot, error) {
 				})
 				return err
 			})
-		for _, q := range []struct {
-			sql string
-			dst *[]election.Turnout
-		}{
-			{`SELECT state, total_votes, registered FROM turnout_by_state ORDER BY 1`, &snap.States},
-			{`SELECT gender, total_votes, registered FROM turnout_by_gender ORDER BY 1`, &snap.Genders},
-			{`SELECT age_band, total_votes, registered FROM turnout_by_age_band ORDER BY 1`, &snap.AgeBands},
-		} {
-			b.Queue(q.sql).Query(func(rows pgx.Rows) error {
-				var err error
-				*q.dst, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (election.Turnout, error) {
-					var t election.Turnout
-					err := r.Scan(&t.Key, &t.Votes, &t.Registered)
-					return t, err
-				})
-				return err
-			})
-		}
+		queueTurnouts(b, &snap)
+		var results []stateVotes
+		queueResults(b, &results)
 		b.Queue(`SELECT reason, count(*) FROM rejected_votes GROUP BY 1`).Query(func(rows pgx.Rows) error {
 			var reason string
 			var n int64
@@ -83,6 +69,7 @@ func (s *Store) Snapshot(ctx context.Context) (election.Snapshot, error) {
 		for _, c := range snap.Candidates {
 			snap.Counted += c.Votes
 		}
+		snap.Results = stateResults(results, snap.Candidates)
 		if hi == nil {
 			return nil
 		}
@@ -155,4 +142,64 @@ func timeline(ctx context.Context, tx pgx.Tx, lo, hi time.Time, max int, cands [
 		}
 	}
 	return tl, nil
+}
+
+// stateVotes is a row of results_by_state.
+type stateVotes struct {
+	State, CandidateID string
+	Votes              int64
+}
+
+// queueResults reads results_by_state's rows with votes, ordered by state and
+// candidate.
+func queueResults(b *pgx.Batch, dst *[]stateVotes) {
+	b.Queue(`SELECT state, candidate_id, total_votes FROM results_by_state WHERE total_votes > 0 ORDER BY 1, 2`).
+		Query(func(rows pgx.Rows) error {
+			var err error
+			*dst, err = pgx.CollectRows(rows, pgx.RowToStructByPos[stateVotes])
+			return err
+		})
+}
+
+// stateResults arranges results_by_state's rows (ordered by state) as votes
+// per state in the snapshot's candidate order.
+func stateResults(rows []stateVotes, cands []election.CandidateResult) []election.StateResult {
+	index := make(map[string]int, len(cands))
+	for i, c := range cands {
+		index[c.ID] = i
+	}
+	var out []election.StateResult
+	for _, r := range rows {
+		i, ok := index[r.CandidateID]
+		if !ok {
+			continue // cannot occur in one transaction: candidates are append-only
+		}
+		if len(out) == 0 || out[len(out)-1].State != r.State {
+			out = append(out, election.StateResult{State: r.State, Votes: make([]int64, len(cands))})
+		}
+		out[len(out)-1].Votes[i] = r.Votes
+	}
+	return out
+}
+
+// queueTurnouts reads the turnout views into snap.
+func queueTurnouts(b *pgx.Batch, snap *election.Snapshot) {
+	for _, q := range []struct {
+		sql string
+		dst *[]election.Turnout
+	}{
+		{`SELECT state, total_votes, registered FROM turnout_by_state ORDER BY 1`, &snap.States},
+		{`SELECT gender, total_votes, registered FROM turnout_by_gender ORDER BY 1`, &snap.Genders},
+		{`SELECT age_band, total_votes, registered FROM turnout_by_age_band ORDER BY 1`, &snap.AgeBands},
+	} {
+		b.Queue(q.sql).Query(func(rows pgx.Rows) error {
+			var err error
+			*q.dst, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (election.Turnout, error) {
+				var t election.Turnout
+				err := r.Scan(&t.Key, &t.Votes, &t.Registered)
+				return t, err
+			})
+			return err
+		})
+	}
 }

@@ -151,6 +151,7 @@ func TestSnapshotMatchesTheTalliedVotes(t *testing.T) {
 		registered["band/"+election.AgeBand(v.RegisteredAge)]++
 	}
 	checkTurnout(t, "state", s.States, byState, registered)
+	checkResults(t, s, counted2(counted, func(w want) string { return w.state + "/" + w.cand }))
 	checkTurnout(t, "gender", s.Genders, byGender, registered)
 	checkTurnout(t, "band", s.AgeBands, byBand, registered)
 
@@ -190,6 +191,37 @@ func TestSnapshotMatchesTheTalliedVotes(t *testing.T) {
 	}
 	if !a.OK() {
 		t.Errorf("audit disagrees: %+v", a.Checks)
+	}
+}
+
+func counted2[T any](ws []T, key func(T) string) map[string]int64 {
+	m := map[string]int64{}
+	for _, w := range ws {
+		m[key(w)]++
+	}
+	return m
+}
+
+// checkResults compares the snapshot's votes per state and candidate with a
+// recount keyed "state/candidate".
+func checkResults(t *testing.T, s dashboard.Snapshot, want map[string]int64) {
+	t.Helper()
+	got := map[string]int64{}
+	for i, r := range s.Results {
+		if i > 0 && s.Results[i-1].State >= r.State {
+			t.Errorf("results not in state order: %q after %q", r.State, s.Results[i-1].State)
+		}
+		if len(r.Votes) != len(s.Candidates) {
+			t.Fatalf("state %s has %d candidates' votes, the snapshot %d candidates", r.State, len(r.Votes), len(s.Candidates))
+		}
+		for i, n := range r.Votes {
+			if n != 0 {
+				got[r.State+"/"+s.Candidates[i].ID] = n
+			}
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("results by state %v, want %v", got, want)
 	}
 }
 

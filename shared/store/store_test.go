@@ -257,6 +257,9 @@ func TestAuditDetectsTampering(t *testing.T) {
 			SELECT voter_id, (SELECT min(candidate_id) FROM candidates), now(), 0, 2 FROM voters WHERE voter_id NOT IN (SELECT voter_id FROM votes) LIMIT 1`},
 		{"counted and rejected", `INSERT INTO rejected_votes (topic, partition, "offset", reason) VALUES ('votes_topic', 0, 1, 'malformed')`},
 		{"state tally lost", `DELETE FROM tally_state WHERE state = (SELECT min(state) FROM tally_state)`},
+		{"result shard tampered", `UPDATE tally_state_candidate SET votes = votes + 1 WHERE shard = 0 AND state = (SELECT min(state) FROM tally_state_candidate)`},
+		{"result moved to another candidate", `UPDATE tally_state_candidate SET candidate_id = (SELECT min(candidate_id) FROM candidates WHERE candidate_id NOT IN (SELECT candidate_id FROM votes))
+			WHERE ctid = (SELECT min(ctid) FROM tally_state_candidate)`},
 		{"vote of no voter", `UPDATE votes SET voter_id = 'nobody' WHERE src_offset = 0`},
 	}
 	for _, tt := range tests {

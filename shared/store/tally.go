@@ -52,31 +52,47 @@ counted AS MATERIALIZED (
     SELECT l.voter_id, l.candidate_id, l.voting_time, l.address_state, l.gender, l.age_band, l.src_offset
     FROM ins JOIN looked l USING (src_offset)
 ),
+-- One pass groups the counted votes by every tally's key; each upsert then
+-- reads its few groups instead of sorting the whole batch again. g tells the
+-- grouping sets apart (a bit per argument of GROUPING, set when that column
+-- is not part of the set).
+agg AS MATERIALIZED (
+    SELECT candidate_id, address_state, gender, age_band, date_trunc('second', voting_time) AS second,
+           GROUPING(candidate_id, address_state, gender, age_band, date_trunc('second', voting_time)) AS g,
+           count(*) AS n
+    FROM counted
+    GROUP BY GROUPING SETS ((candidate_id), (address_state), (gender), (age_band),
+                            (candidate_id, date_trunc('second', voting_time)), (address_state, candidate_id))
+),
 t_candidate AS (
     INSERT INTO tally_candidate (shard, candidate_id, votes)
-    SELECT $5, candidate_id, count(*) FROM counted GROUP BY candidate_id ORDER BY candidate_id
+    SELECT $5, candidate_id, n FROM agg WHERE g = 15 ORDER BY candidate_id
     ON CONFLICT (shard, candidate_id) DO UPDATE SET votes = tally_candidate.votes + EXCLUDED.votes
 ),
 t_state AS (
     INSERT INTO tally_state (shard, state, votes)
-    SELECT $5, address_state, count(*) FROM counted GROUP BY address_state ORDER BY address_state
+    SELECT $5, address_state, n FROM agg WHERE g = 23 ORDER BY address_state
     ON CONFLICT (shard, state) DO UPDATE SET votes = tally_state.votes + EXCLUDED.votes
 ),
 t_gender AS (
     INSERT INTO tally_gender (shard, gender, votes)
-    SELECT $5, gender, count(*) FROM counted GROUP BY gender ORDER BY gender
+    SELECT $5, gender, n FROM agg WHERE g = 27 ORDER BY gender
     ON CONFLICT (shard, gender) DO UPDATE SET votes = tally_gender.votes + EXCLUDED.votes
 ),
 t_age AS (
     INSERT INTO tally_age_band (shard, age_band, votes)
-    SELECT $5, age_band, count(*) FROM counted GROUP BY age_band ORDER BY age_band
+    SELECT $5, age_band, n FROM agg WHERE g = 29 ORDER BY age_band
     ON CONFLICT (shard, age_band) DO UPDATE SET votes = tally_age_band.votes + EXCLUDED.votes
 ),
 t_time AS (
     INSERT INTO tally_timeline (shard, candidate_id, second, votes)
-    SELECT $5, candidate_id, date_trunc('second', voting_time), count(*)
-    FROM counted GROUP BY 2, 3 ORDER BY 2, 3
+    SELECT $5, candidate_id, second, n FROM agg WHERE g = 14 ORDER BY 2, 3
     ON CONFLICT (shard, candidate_id, second) DO UPDATE SET votes = tally_timeline.votes + EXCLUDED.votes
+),
+t_result AS (
+    INSERT INTO tally_state_candidate (shard, state, candidate_id, votes)
+    SELECT $5, address_state, candidate_id, n FROM agg WHERE g = 7 ORDER BY 2, 3
+    ON CONFLICT (shard, state, candidate_id) DO UPDATE SET votes = tally_state_candidate.votes + EXCLUDED.votes
 ),
 missed AS MATERIALIZED (
     SELECT l.* FROM looked l WHERE NOT EXISTS (SELECT 1 FROM counted c WHERE c.src_offset = l.src_offset)
@@ -100,7 +116,7 @@ LEFT JOIN LATERAL (SELECT candidate_id, src_partition, src_offset FROM votes e
                    WHERE e.voter_id = m.voter_id OFFSET 0) e ON true
 LEFT JOIN counted w ON w.voter_id = m.voter_id
 UNION ALL
-SELECT DISTINCT -1::bigint, 'state', '', '', 0, 0::bigint, address_state FROM counted
+SELECT -1::bigint, 'state', '', '', 0, 0::bigint, address_state FROM agg WHERE g = 23
 `
 
 // Tally counts a batch exactly once, in one transaction: new ballots are
@@ -307,13 +323,17 @@ func (s *Store) PublishTotals(ctx context.Context, req election.TotalsRequest, p
 				})
 		}
 		if req.AllStates || len(states) > 0 {
-			b.Queue(`SELECT state, total_votes, registered FROM turnout_by_state
-				WHERE $1::text[] IS NULL OR state = ANY($1) ORDER BY state`, states).
+			// The state's votes per candidate come from the same statement
+			// (one snapshot), so they always sum to its total.
+			b.Queue(`SELECT t.state, t.total_votes, t.registered,
+					coalesce((SELECT jsonb_object_agg(r.candidate_id, r.total_votes) FROM results_by_state r
+						WHERE r.state = t.state AND r.total_votes > 0), '{}')
+				FROM turnout_by_state t WHERE $1::text[] IS NULL OR t.state = ANY($1) ORDER BY t.state`, states).
 				Query(func(rows pgx.Rows) error {
 					var err error
 					t.States, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (election.StateTotal, error) {
 						var s election.StateTotal
-						err := r.Scan(&s.State, &s.TotalVotes, &s.Registered)
+						err := r.Scan(&s.State, &s.TotalVotes, &s.Registered, &s.VotesByCandidate)
 						return s, err
 					})
 					return err
