@@ -71,7 +71,7 @@ running; restarting it resumes. Configuration: environment variables (see README
 type runFlags struct {
 	voters, seed                 int64
 	candidates, partitions       int
-	rate                         float64
+	rate, turnout                float64
 	untilDone, invokeAWS         bool
 	functions                    []string
 	invokeEndpoint, functionName string
@@ -80,10 +80,11 @@ type runFlags struct {
 
 func (o *runFlags) register(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.Int64Var(&o.voters, "voters", 1000, "voters on the roll (each casts one vote)")
+	f.Int64Var(&o.voters, "voters", 1000, "voters on the roll")
 	f.IntVar(&o.candidates, "candidates", 3, "candidates to generate (the original demo's parties first)")
 	f.Int64Var(&o.seed, "seed", 42, "seed of the generated election: the election is a pure function of it")
-	f.Float64Var(&o.rate, "rate", 0, "votes per second (register paces publication); 0: as fast as possible")
+	f.Float64Var(&o.rate, "rate", 0, "voters per second (register paces publication; the vote rate at turnout 1); 0: as fast as possible")
+	f.Float64Var(&o.turnout, "turnout", 1, "share of the roll that votes, in (0, 1]; who votes varies by state, age and voter (seeded)")
 	f.BoolVar(&o.untilDone, "until-done", false, "exit once every vote is tallied and the dashboard shows it, after printing the audit")
 	f.StringSliceVar(&o.functions, "functions", infra.Functions, "functions to run here; several harnesses on one broker share the consumer groups")
 	f.IntVar(&o.partitions, "partitions", 0, "partitions of the topics the pipeline creates (default KAFKA_PARTITIONS)")
@@ -140,7 +141,7 @@ func (c *cli) run(ctx context.Context, o runFlags) error {
 	}
 	fmt.Printf("pipeline: %s on %s; database %s\n", strings.Join(o.functions, ", "), where, config.RedactedURL(c.cfg.Database.URL))
 	sum, err := harness.Run(ctx, env, harness.RunOptions{
-		Voters: o.voters, Candidates: o.candidates, Seed: o.seed, Rate: o.rate,
+		Voters: o.voters, Candidates: o.candidates, Seed: o.seed, Rate: o.rate, Turnout: o.turnout,
 		UntilDone: o.untilDone, Functions: o.functions, Invokers: invokers,
 		Terminal: term.IsTerminal(int(os.Stdout.Fd())), Out: os.Stdout,
 	})

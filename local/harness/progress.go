@@ -12,12 +12,22 @@ import (
 // Progress is one reading of the pipeline's progress.
 type Progress struct {
 	Voters    int64 // on the roll
+	Voting    int64 // of them, those who vote (once the roll is complete)
 	Published int64 // voters on voters_topic
 	Cast      int64 // votes on votes_topic
 	Tallied   int64 // votes counted
 	Rejected  int64 // votes_topic records not counted
 	Rate      float64
 	Lag       map[string]int64 // consumer lag by function
+}
+
+// expected is the votes to wait for: the voters who vote once the roll is
+// complete, the roll until then.
+func (p Progress) expected() int64 {
+	if p.Voting > 0 {
+		return p.Voting
+	}
+	return p.Voters
 }
 
 func (p Progress) lagTotal() int64 {
@@ -60,8 +70,8 @@ func newReporter(w io.Writer, terminal bool, log *slog.Logger) *reporter {
 
 func (r *reporter) update(p Progress) {
 	if r.bar != nil {
-		if p.Voters > 0 && r.bar.GetMax64() != p.Voters {
-			r.bar.ChangeMax64(p.Voters)
+		if want := p.expected(); want > 0 && r.bar.GetMax64() != want {
+			r.bar.ChangeMax64(want)
 		}
 		r.bar.Describe(p.String())
 		r.bar.Set64(p.Tallied) //nolint:errcheck // display only
@@ -69,7 +79,7 @@ func (r *reporter) update(p Progress) {
 	}
 	if time.Since(r.lastLine) >= r.every {
 		r.lastLine = time.Now()
-		r.log.Info("progress", "published", p.Published, "voters", p.Voters, "cast", p.Cast,
+		r.log.Info("progress", "published", p.Published, "voters", p.Voters, "voting", p.Voting, "cast", p.Cast,
 			"tallied", p.Tallied, "rejected", p.Rejected, "votes_per_s", int64(p.Rate), "lag", p.lagTotal())
 	}
 }

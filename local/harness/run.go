@@ -24,6 +24,8 @@ type RunOptions struct {
 	Seed       int64
 	// Rate paces the votes (voters published per second); 0 is unpaced.
 	Rate float64
+	// Turnout is the share of the roll that votes (0: 1, everyone).
+	Turnout float64
 	// UntilDone stops once every registered voter's vote is tallied and the
 	// dashboard (when running) shows it.
 	UntilDone bool
@@ -43,9 +45,12 @@ type RunOptions struct {
 
 // Summary is what a run did.
 type Summary struct {
-	Start    time.Time
-	Seconds  float64
-	Voters   int64
+	Start   time.Time
+	Seconds float64
+	Voters  int64
+	// Voting is how many of the voters vote (the votes to expect; the
+	// voters when the election's turnout is 1).
+	Voting   int64
 	Tallied  int64 // votes counted in all, this run and earlier ones
 	Rejected int64
 	// TalliedHere are the votes this run counted (a resumed run starts from
@@ -196,7 +201,7 @@ func (r *running) summary() Summary {
 	if st := r.stats[infra.Tally]; st != nil && st.LastProcessed().After(r.start) {
 		active = st.LastProcessed() // the last batch counted, to the moment
 	}
-	sum := Summary{Start: r.start, Seconds: active.Sub(r.start).Seconds(), Voters: r.last.Voters, Tallied: r.last.Tallied,
+	sum := Summary{Start: r.start, Seconds: active.Sub(r.start).Seconds(), Voters: r.last.Voters, Voting: r.last.Voting, Tallied: r.last.Tallied,
 		Rejected: r.last.Rejected, TalliedHere: r.last.Tallied - r.first.Tallied, Dashboard: r.dashboard, Stats: r.stats}
 	for _, st := range r.stats {
 		sum.Skipped += st.Get("skipped")
@@ -211,6 +216,9 @@ func (r *running) summary() Summary {
 // handler path, as `aws lambda invoke` would.
 func registerElection(ctx context.Context, env *Env, o RunOptions) error {
 	req := register.Request{Voters: o.Voters, Candidates: o.Candidates, Seed: &o.Seed, Rate: o.Rate}
+	if o.Turnout != 0 {
+		req.Turnout = &o.Turnout
+	}
 	payload, err := json.Marshal(req)
 	if err != nil {
 		return err
@@ -245,6 +253,9 @@ func progress(ctx context.Context, env *Env, tr Transport, groups []string) (Pro
 	published := false
 	if e != nil {
 		p.Voters, p.Published = e.Voters, e.Published
+		if e.RollComplete {
+			p.Voting = e.Voting
+		}
 		published = e.PublishedAt != nil && e.Published >= e.Voters
 	}
 	if p.Tallied, p.Rejected, err = env.Deps.Store.Progress(ctx, env.Config.Topics.Votes); err != nil {
@@ -264,7 +275,14 @@ func progress(ctx context.Context, env *Env, tr Transport, groups []string) (Pro
 // Print writes the run's summary: votes tallied and rejected, the rate over
 // the election's own span, what each function did, and where the dashboard is.
 func (sum Summary) Print(w io.Writer, functions []string) {
-	fmt.Fprintf(w, "\n%d of %d votes tallied, %d rejected", sum.Tallied, sum.Voters, sum.Rejected)
+	expected := sum.Voting
+	if expected == 0 {
+		expected = sum.Voters // the roll is not complete yet
+	}
+	fmt.Fprintf(w, "\n%d of %d votes tallied, %d rejected", sum.Tallied, expected, sum.Rejected)
+	if sum.Voting > 0 && sum.Voting < sum.Voters {
+		fmt.Fprintf(w, " (%d of %d voters vote: turnout %.1f%%)", sum.Voting, sum.Voters, 100*float64(sum.Voting)/float64(sum.Voters))
+	}
 	if earlier := sum.Tallied - sum.TalliedHere; earlier > 0 {
 		fmt.Fprintf(w, " (%d of them by an earlier run)", earlier)
 	}

@@ -3,7 +3,9 @@
 // the candidate chosen deterministically from the election seed and the
 // candidates' weights, and the voting time taken from the voter record's
 // timestamp. A redelivered voter record therefore yields a byte-identical
-// vote, which the tally recognises; it is never a second ballot.
+// vote, which the tally recognises; it is never a second ballot. Voters who
+// abstain (the election's turnout is below 1: see election.Votes) cast
+// nothing.
 package ballot
 
 import (
@@ -38,7 +40,8 @@ func New(roll Roll, pub stream.Publisher, t config.Topics, r config.Records, log
 
 // MetricNames name the ballot's summary counters as metrics (see
 // kafkaevent.Measured).
-var MetricNames = map[string]string{"votes": "VotesCast", "dead_lettered": "VotersDeadLettered", "skipped": "RecordsSkipped"}
+var MetricNames = map[string]string{"votes": "VotesCast", "abstained": "VotersAbstained",
+	"dead_lettered": "VotersDeadLettered", "skipped": "RecordsSkipped"}
 
 // Processor turns voter records into votes.
 type Processor struct {
@@ -61,18 +64,20 @@ type Processor struct {
 type Sheet struct {
 	// Election is the ID of the election; Starts are where its records
 	// begin (voter records before them are earlier elections').
-	Election   string
-	Starts     election.Starts
-	Seed       int64
+	Election string
+	Starts   election.Starts
+	Seed     int64
+	// Turnout is the share of the roll that votes (see election.Votes).
+	Turnout    float64
 	Candidates []election.Candidate
 	Weights    []float64
 	fields     [][]byte // each candidate's JSON fields, for election.AppendVote
 }
 
-// NewSheet returns the sheet of an election: its seed and its candidates
-// with their relative weights.
+// NewSheet returns the sheet of an election where everyone votes: its seed
+// and its candidates with their relative weights.
 func NewSheet(seed int64, candidates []election.Candidate, weights []float64) *Sheet {
-	s := &Sheet{Seed: seed, Candidates: candidates, Weights: weights}
+	s := &Sheet{Seed: seed, Turnout: 1, Candidates: candidates, Weights: weights}
 	for _, c := range candidates {
 		s.fields = append(s.fields, election.CandidateFields(c))
 	}
@@ -124,7 +129,7 @@ func (p *Processor) LoadSheet(ctx context.Context) (*Sheet, error) {
 		cands[i], weights[i] = r.Candidate, r.Weight
 	}
 	s := NewSheet(e.Seed, cands, weights)
-	s.Election, s.Starts = e.ID, e.Starts
+	s.Election, s.Starts, s.Turnout = e.ID, e.Starts, e.Turnout
 	p.sheet = s
 	return s, nil
 }
@@ -167,7 +172,7 @@ func (p *Processor) Process(ctx context.Context, recs []*stream.Record) (map[str
 	}
 	recs = recs[skipped:]
 	out := make([]*stream.Record, 0, len(recs))
-	var votes, dead int
+	var votes, abstained, dead int
 	for _, r := range recs {
 		v, err := election.DecodeVoter(r.Value, p.MaxRecordBytes)
 		if err != nil {
@@ -177,6 +182,10 @@ func (p *Processor) Process(ctx context.Context, recs []*stream.Record) (map[str
 			}
 			out = append(out, deadletter.Record(p.VotersDLQ, r, Stage, string(reason), err.Error(), now()))
 			dead++
+			continue
+		}
+		if !election.Votes(sheet.Seed, sheet.Turnout, &v) {
+			abstained++
 			continue
 		}
 		val := sheet.Cast(make([]byte, 0, len(r.Value)+512), v.VoterID, r.Value, r.Timestamp)
@@ -190,6 +199,9 @@ func (p *Processor) Process(ctx context.Context, recs []*stream.Record) (map[str
 		return nil, err
 	}
 	sum := map[string]int{"votes": votes, "dead_lettered": dead}
+	if abstained > 0 {
+		sum["abstained"] = abstained
+	}
 	if skipped > 0 {
 		sum["skipped"] = skipped
 	}

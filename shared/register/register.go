@@ -40,8 +40,13 @@ type Request struct {
 	// CandidateList gives the candidates explicitly.
 	CandidateList []generator.CandidateSpec `json:"candidate_list,omitempty"`
 	// Rate paces publication in voters per second; 0 publishes as fast as
-	// possible. Each voter becomes one vote, so this is the vote rate.
+	// possible. Each voter who votes becomes one vote, so at turnout 1 this
+	// is the vote rate.
 	Rate float64 `json:"rate,omitempty"`
+	// Turnout is the share of the roll that votes, in (0, 1] (default 1:
+	// everyone, as in the original demo); who votes varies by state, age and
+	// voter (see election.Votes).
+	Turnout *float64 `json:"turnout,omitempty"`
 }
 
 // UnmarshalJSON reads a request, refusing fields it does not know by name
@@ -53,7 +58,7 @@ func (r *Request) UnmarshalJSON(b []byte) error {
 	var p plain
 	if err := dec.Decode(&p); err != nil {
 		if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			return fmt.Errorf("register request: unknown field %s (known: name, voters, candidates, seed, candidate_list, rate)", name)
+			return fmt.Errorf("register request: unknown field %s (known: name, voters, candidates, seed, candidate_list, rate, turnout)", name)
 		}
 		return fmt.Errorf("register request: %w", err)
 	}
@@ -66,9 +71,13 @@ func (r *Request) UnmarshalJSON(b []byte) error {
 
 // Response summarises a registration.
 type Response struct {
-	Election   string               `json:"election"`
-	Seed       int64                `json:"seed"`
-	Voters     int64                `json:"voters"`
+	Election string  `json:"election"`
+	Seed     int64   `json:"seed"`
+	Voters   int64   `json:"voters"`
+	Turnout  float64 `json:"turnout"`
+	// Voting is how many of the roll's voters vote (known once the whole
+	// roll is registered; 0 until then).
+	Voting     int64                `json:"voting"`
 	Candidates []election.Candidate `json:"candidates"`
 	// Copied and Published are what this invocation added.
 	Copied    int64 `json:"copied"`
@@ -140,6 +149,13 @@ func (r *Request) Normalize() error {
 		}
 		seen[key] = true
 	}
+	if r.Turnout == nil {
+		one := 1.0
+		r.Turnout = &one
+	}
+	if !election.ValidTurnout(*r.Turnout) {
+		errs = append(errs, fmt.Errorf("turnout is %g, want more than 0 and at most 1", *r.Turnout))
+	}
 	if r.Rate < 0 {
 		errs = append(errs, fmt.Errorf("rate is %g, want >= 0", r.Rate))
 	}
@@ -157,7 +173,8 @@ type Roll interface {
 	Migrate(ctx context.Context) error
 	LockRegistration(ctx context.Context) (func(), error)
 	BeginElection(ctx context.Context, e election.Election, candidates []election.WeightedCandidate) (*election.Election, error)
-	CopyVoters(ctx context.Context, from int64, voters []election.Voter) error
+	// CopyVoters copies a chunk of the roll and records how many of it vote.
+	CopyVoters(ctx context.Context, from int64, voters []election.Voter, voting int64) error
 	CompleteRoll(ctx context.Context) error
 	MarkPublished(ctx context.Context, n int64, done bool) error
 	// IsTransient reports whether an error of the storage passes by itself
@@ -214,9 +231,14 @@ func Candidates(r Request) []generator.CandidateSpec {
 	return out
 }
 
-func fingerprint(seed int64, cands []generator.CandidateSpec) string {
+// fingerprint identifies an election by what decides its votes: the seed,
+// the candidates and (when not everyone votes) the turnout.
+func fingerprint(seed int64, cands []generator.CandidateSpec, turnout float64) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "seed=%d\n", seed)
+	if turnout != 1 {
+		fmt.Fprintf(h, "turnout=%g\n", turnout)
+	}
 	json.NewEncoder(h).Encode(cands) //nolint:errcheck // hashing cannot fail
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
@@ -235,7 +257,7 @@ func (p *Processor) Register(ctx context.Context, req Request) (Response, error)
 		return Response{}, fmt.Errorf("invalid register request: %w", err)
 	}
 	cands := Candidates(req)
-	resp := Response{Election: req.Name, Seed: *req.Seed, Voters: req.Voters}
+	resp := Response{Election: req.Name, Seed: *req.Seed, Voters: req.Voters, Turnout: *req.Turnout}
 	for _, c := range cands {
 		resp.Candidates = append(resp.Candidates, c.Candidate)
 	}
@@ -283,7 +305,7 @@ func (p *Processor) attempt(ctx context.Context, req Request, cands []generator.
 
 	e := election.Election{
 		Name: req.Name, Seed: *req.Seed, Voters: req.Voters, Candidates: len(cands),
-		Fingerprint: fingerprint(*req.Seed, cands),
+		Fingerprint: fingerprint(*req.Seed, cands, *req.Turnout), Turnout: *req.Turnout,
 	}
 	if p.Positions != nil {
 		// Where the topics end now is where a new election's records
@@ -297,19 +319,21 @@ func (p *Processor) attempt(ctx context.Context, req Request, cands []generator.
 	if err != nil {
 		return err
 	}
-	resp.Election, resp.Voters = cur.Name, cur.Voters
+	resp.Election, resp.Voters, resp.Turnout = cur.Name, cur.Voters, cur.Turnout
 	if cur.RollComplete && cur.Published >= cur.Voters && cur.PublishedAt != nil {
 		resp.AlreadyRegistered = resp.Copied == 0 && resp.Published == 0
+		resp.Voting = cur.Voting
 		log.InfoContext(ctx, "election already registered and published", "election", cur.Name, "voters", cur.Voters)
 		return nil
 	}
 
-	copied, published, err := p.run(ctx, req, cur)
+	copied, published, voting, err := p.run(ctx, req, cur)
 	resp.Copied += copied
 	resp.Published += published
 	if err != nil {
 		return err
 	}
+	resp.Voting = cur.Voting + voting
 	log.InfoContext(ctx, "registered", "election", cur.Name, "voters", cur.Voters, "copied", resp.Copied,
 		"published", resp.Published, "carrier", cur.Carrier.String())
 	return nil
@@ -347,7 +371,10 @@ type chunk struct {
 // not yet copied and publishes what is not yet published. A chunk is copied
 // and committed before any of it is published, so no vote can reach the tally
 // before its voter is on the roll.
-func (p *Processor) run(ctx context.Context, req Request, cur *election.Election) (copied, published int64, err error) {
+//
+// It returns the voters it copied and published, and how many of those it
+// copied vote.
+func (p *Processor) run(ctx context.Context, req Request, cur *election.Election) (copied, published, voting int64, err error) {
 	size := int64(p.ChunkSize)
 	if size <= 0 {
 		size = 20_000
@@ -366,23 +393,30 @@ func (p *Processor) run(ctx context.Context, req Request, cur *election.Election
 	for c := range chunks {
 		if end := c.from + int64(len(c.voters)); end > cop {
 			skip := max(cop-c.from, 0)
-			if err := p.Roll.CopyVoters(ctx, cop, c.voters[skip:]); err != nil {
-				return copied, out.published, err
+			var n int64
+			for i := range c.voters[skip:] {
+				if election.Votes(cur.Seed, cur.Turnout, &c.voters[skip:][i]) {
+					n++
+				}
+			}
+			if err := p.Roll.CopyVoters(ctx, cop, c.voters[skip:], n); err != nil {
+				return copied, out.published, voting, err
 			}
 			copied += end - cop
+			voting += n
 			cop = end
 		}
 		if err := out.publish(ctx, c); err != nil {
-			return copied, out.published, err
+			return copied, out.published, voting, err
 		}
 	}
 	if err := ctx.Err(); err != nil {
-		return copied, out.published, err
+		return copied, out.published, voting, err
 	}
 	if err := p.Roll.CompleteRoll(ctx); err != nil {
-		return copied, out.published, err
+		return copied, out.published, voting, err
 	}
-	return copied, out.published, out.mark(ctx, true)
+	return copied, out.published, voting, out.mark(ctx, true)
 }
 
 // voterOut publishes the roll's voters and records how far it got.
