@@ -269,7 +269,7 @@
       var lab = o.xAxis[0].axisLabel || {};
       var n = Math.max(1, (o.xAxis[0].data || []).length);
       if (!lab.rotate) {
-        ch.setOption({ xAxis: [{ axisLabel: { width: Math.max(40, Math.min(120, Math.floor(w * 0.8 / n) - 6)), overflow: "break" } }] });
+        ch.setOption({ xAxis: [{ axisLabel: { width: Math.max(40, Math.min(120, Math.floor(w * 0.8 / n) - 6)), overflow: "break", lineHeight: 14 } }] });
       }
     } else if (id === "votes-donut") {
       ch.setOption({ series: [{ radius: w < 460 ? ["34%", "54%"] : donutRadius }] });
@@ -461,7 +461,7 @@
   // wider than the window, charts past its right edge, headers broken
   // across lines.
   function layout() {
-    var out = { innerWidth: window.innerWidth, scrollWidth: document.scrollingElement.scrollWidth, charts: [], headers: [] };
+    var out = { innerWidth: window.innerWidth, scrollWidth: document.scrollingElement.scrollWidth, charts: [], headers: [], tables: [] };
     Object.keys(charts).forEach(function (id) {
       var r = $(id).getBoundingClientRect();
       out.charts.push({ id: id, left: Math.round(r.left), right: Math.round(r.right), width: Math.round(r.width), height: Math.round(r.height) });
@@ -486,7 +486,12 @@
         out.wide.push(path.join(" > ") + " right " + Math.round(r.right));
       }
     });
+    document.querySelectorAll("table.data").forEach(function (t) {
+      var wrap = t.closest(".table-wrap") || t.parentElement;
+      out.tables.push({ id: t.id, overflow: Math.max(0, Math.round(wrap.scrollWidth - wrap.clientWidth)) });
+    });
     document.querySelectorAll("table.data th").forEach(function (th) {
+      if (th.offsetParent === null) { return; } // a column the layout hides
       var lines = 0;
       var walk = document.createTreeWalker(th, NodeFilter.SHOW_TEXT);
       var range = document.createRange();
