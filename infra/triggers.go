@@ -14,10 +14,39 @@ const (
 	Ballot    = "ballot"
 	Tally     = "tally"
 	Dashboard = "dashboard"
+	Cast      = "cast"
 )
 
 // Functions lists every function in pipeline order.
 var Functions = []string{Register, Ballot, Tally, Dashboard}
+
+// Simulation is what `go run ./local` runs by default: the simulated
+// election, where the ballot stage casts every voter's vote. An election
+// with real voters runs cast instead of (or beside) ballot.
+var Simulation = []string{Register, Ballot, Tally, Dashboard}
+
+// CastRoute is one route of the cast function's HTTP API.
+type CastRoute struct{ Method, Path string }
+
+// CastRoutes are the HTTP API's routes to the cast function (the template's
+// HttpApi events; the local harness serves the same). Browsers' CORS
+// preflights (OPTIONS) are answered by the HTTP API's CorsConfiguration in
+// AWS and by the function itself locally.
+var CastRoutes = []CastRoute{
+	{"GET", "/"},
+	{"GET", "/candidates"},
+	{"GET", "/avatars/{name}"},
+	{"POST", "/ballots"},
+}
+
+// CastThrottle is the HTTP API stage's throttling (the template's
+// DefaultRouteSettings), which the local harness applies too: beyond it a
+// request is answered 429 before it reaches the function.
+var CastThrottle = struct {
+	// RateLimit is the steady requests per second, BurstLimit the bucket.
+	RateLimit  float64
+	BurstLimit int
+}{RateLimit: 10000, BurstLimit: 5000}
 
 // Trigger is how a Kafka-triggered function is fed: the values template.yaml
 // gives its event-source mapping, which the local harness's emulation of

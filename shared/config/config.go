@@ -30,6 +30,8 @@ type Config struct {
 	Records   Records
 	Dashboard Dashboard
 	NATS      NATS
+	Tokens    Tokens
+	Cast      Cast
 	Log       Log
 }
 

@@ -1,7 +1,10 @@
 package config
 
 import (
+	"encoding/hex"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"regexp"
@@ -308,3 +311,90 @@ func (a *AWS) Validate(role Role) []Problem {
 
 // String never shows the credentials.
 func (a AWS) String() string { return "AWS{Region: " + a.Region + "}" }
+
+// Tokens is how voters' ballot tokens are issued (register) and checked
+// (cast): the key of the keyed hash the database keeps instead of the
+// tokens, and where register hands the tokens out.
+type Tokens struct {
+	// Key is the HMAC-SHA-256 key, hex-encoded, at least 32 bytes. Locally,
+	// when unset, the harness keeps a random one in <state-dir>/token.key.
+	Key string `env:"TOKEN_KEY"`
+	// KeySecretARN names a Secrets Manager secret holding the key (hex), as
+	// the deployed functions read it.
+	KeySecretARN string `env:"TOKEN_KEY_SECRET_ARN"`
+	// Bucket is the private S3 bucket register writes the tokens to, in
+	// Lambda (one object per chunk of the roll, under Prefix<election>/).
+	Bucket string `env:"TOKENS_BUCKET"`
+	Prefix string `env:"TOKENS_PREFIX" envDefault:"tokens/"`
+}
+
+// MinTokenKeyBytes is the shortest key Tokens accepts.
+const MinTokenKeyBytes = 32
+
+// Validate checks the key's form. (Which functions need a key, and where
+// from, is theirs to say: register and cast fail to start without one.)
+func (t *Tokens) Validate(Role) []Problem {
+	var ps problems
+	if t.Key != "" {
+		if b, err := hex.DecodeString(t.Key); err != nil || len(b) < MinTokenKeyBytes {
+			ps.add("TOKEN_KEY", "must be at least %d bytes, hex-encoded (e.g. openssl rand -hex 32)", MinTokenKeyBytes)
+		}
+	}
+	return ps
+}
+
+// String never shows the key.
+func (t Tokens) String() string {
+	return fmt.Sprintf("Tokens{KeySet: %v, KeySecretARN: %s, Bucket: %s}", t.Key != "", t.KeySecretARN, t.Bucket)
+}
+
+// Cast is the HTTP ballot API (the cast function) and where it is served.
+type Cast struct {
+	// Addr is where the local harness serves the cast function.
+	Addr string `env:"CAST_ADDR" envDefault:"127.0.0.1:8787"`
+	// URL is the ballot page's public address, for the dashboard's link and
+	// QR code and for the ballot page published beside the dashboard (its
+	// API). Locally it defaults to http://CAST_ADDR/.
+	URL string `env:"CAST_URL"`
+	// AllowedOrigin is the one origin (the dashboard's) that browsers may
+	// call the API from; empty: same-origin only.
+	AllowedOrigin string `env:"CAST_ALLOWED_ORIGIN"`
+	// MaxBodyBytes bounds a request body (413 beyond).
+	MaxBodyBytes int `env:"CAST_MAX_BODY_BYTES" envDefault:"4096"`
+	// BadTokensPerMinute is how many unknown tokens one client address may
+	// send per minute before it is answered 429.
+	BadTokensPerMinute int `env:"CAST_BAD_TOKENS_PER_MINUTE" envDefault:"30"`
+}
+
+// Validate checks the cast settings.
+func (c *Cast) Validate(Role) []Problem {
+	var ps problems
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		ps.add("CAST_ADDR", "is %q, want host:port (e.g. 127.0.0.1:8787)", c.Addr)
+	}
+	if c.URL != "" {
+		if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			ps.add("CAST_URL", "is %q, want an http(s) URL", c.URL)
+		}
+	}
+	if c.AllowedOrigin != "" {
+		if u, err := url.Parse(c.AllowedOrigin); err != nil || u.Scheme == "" || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			ps.add("CAST_ALLOWED_ORIGIN", "is %q, want an origin such as https://example.org", c.AllowedOrigin)
+		}
+	}
+	if c.MaxBodyBytes < 256 || c.MaxBodyBytes > 1<<20 {
+		ps.add("CAST_MAX_BODY_BYTES", "is %d, want 256-1048576", c.MaxBodyBytes)
+	}
+	if c.BadTokensPerMinute < 1 {
+		ps.add("CAST_BAD_TOKENS_PER_MINUTE", "is %d, want at least 1", c.BadTokensPerMinute)
+	}
+	return ps
+}
+
+// PublicURL is URL, or http://Addr/ when it is unset.
+func (c Cast) PublicURL() string {
+	if c.URL != "" {
+		return strings.TrimSuffix(c.URL, "/") + "/"
+	}
+	return "http://" + c.Addr + "/"
+}
