@@ -7,6 +7,6 @@ DROP TABLE IF EXISTS
     election, election_starts, candidates, voters, votes,
     registered_by_state, registered_by_gender, registered_by_age_band,
     tally_candidate, tally_state, tally_gender, tally_age_band, tally_timeline, tally_state_candidate,
-    rejected_votes, schema_migrations;
+    rejected_votes, ballot_tokens, ballots_cast, schema_migrations;
 DROP SEQUENCE IF EXISTS totals_version;
 DROP FUNCTION IF EXISTS roll_is_append_only();

@@ -211,7 +211,7 @@ func tallyStatement(ctx context.Context, dsn string, n, seed int64) (float64, er
 			vs = append(vs, generator.Voter(seed, int(i)))
 			ids[i] = vs[len(vs)-1].VoterID
 		}
-		if err := st.CopyVoters(ctx, from, vs, int64(len(vs))); err != nil {
+		if err := st.CopyVoters(ctx, election.RollChunk{From: from, Voters: vs, Voting: int64(len(vs))}); err != nil {
 			return 0, err
 		}
 	}

@@ -103,7 +103,11 @@ func registerRequest(ctx context.Context, env *harness.Env, req register.Request
 	if err != nil {
 		return register.Response{}, err
 	}
-	out, err := lambda.NewHandler(env.Register().Register).Invoke(ctx, payload)
+	reg, err := env.Register()
+	if err != nil {
+		return register.Response{}, err
+	}
+	out, err := lambda.NewHandler(reg.Register).Invoke(ctx, payload)
 	if err != nil {
 		return register.Response{}, err
 	}

@@ -319,13 +319,17 @@ type Tokens struct {
 	// Key is the HMAC-SHA-256 key, hex-encoded, at least 32 bytes. Locally,
 	// when unset, the harness keeps a random one in <state-dir>/token.key.
 	Key string `env:"TOKEN_KEY"`
-	// KeySecretARN names a Secrets Manager secret holding the key (hex), as
-	// the deployed functions read it.
+	// KeySecretARN names a Secrets Manager secret whose SecretString's bytes
+	// (at least 32; the template generates 64 hex digits) are the key, as the
+	// deployed functions read it.
 	KeySecretARN string `env:"TOKEN_KEY_SECRET_ARN"`
 	// Bucket is the private S3 bucket register writes the tokens to, in
 	// Lambda (one object per chunk of the roll, under Prefix<election>/).
 	Bucket string `env:"TOKENS_BUCKET"`
 	Prefix string `env:"TOKENS_PREFIX" envDefault:"tokens/"`
+	// File is where the register function writes the tokens when Bucket is
+	// empty (sam local invoke); the harness writes <state-dir>/tokens.csv.
+	File string `env:"TOKENS_FILE" envDefault:"/tmp/tokens.csv"`
 }
 
 // MinTokenKeyBytes is the shortest key Tokens accepts.

@@ -31,11 +31,30 @@ type Election struct {
 	Carrier Carrier
 	// Starts are where its records begin on each topic-partition it reads.
 	Starts Starts
+	// TokenKeyID identifies the key its voters' ballot tokens are hashed
+	// under ("" when it has no tokens).
+	TokenKeyID string
+}
+
+// RollChunk is voters[From:From+len(Voters)] of the roll, as register
+// copies it into the database in one transaction.
+type RollChunk struct {
+	From   int64
+	Voters []Voter
+	// Voting is how many of Voters vote (see Votes).
+	Voting int64
+	// TokenHashes are the keyed hashes of the voters' ballot tokens, one per
+	// voter in order (nil: no tokens issued).
+	TokenHashes [][]byte
 }
 
 // ErrDifferentElection is returned when the database already holds an
 // election with another seed or other candidates.
 var ErrDifferentElection = errors.New("the database already holds a different election")
+
+// ErrOtherTokenKey is returned when the election's tokens are hashed under
+// another key than the one given.
+var ErrOtherTokenKey = errors.New("the election's ballot tokens are hashed under another key")
 
 // ErrOtherCarrier is returned when the database's election is carried by
 // another transport or broker than the one asked for.

@@ -6,9 +6,10 @@ import (
 	"math"
 )
 
-// Votes reports whether a voter of the roll votes, in an election where
-// turnout is the share of the roll that votes (in (0, 1]; 1 or more: every
-// voter votes, as in the original demo). It is a deterministic function of
+// Votes reports whether a voter of the roll votes in the simulation, in an
+// election where turnout is the share of the roll that votes (in [0, 1]; 1:
+// every voter votes, as in the original demo; 0: none, the election is of
+// real ballots only). It is a deterministic function of
 // the seed and the voter, so a redelivered voter record decides the same
 // way, and the register stage can count in advance the votes to expect.
 //
@@ -60,5 +61,6 @@ func draw(seed int64, purpose, key string) float64 {
 	return float64(x>>11) / (1 << 53)
 }
 
-// ValidTurnout reports whether t is a turnout an election can have.
-func ValidTurnout(t float64) bool { return t > 0 && t <= 1 && !math.IsNaN(t) }
+// ValidTurnout reports whether t is a turnout an election can have: 0 (no
+// simulated votes: only real ballots, cast over HTTP) to 1 (everyone).
+func ValidTurnout(t float64) bool { return t >= 0 && t <= 1 && !math.IsNaN(t) }

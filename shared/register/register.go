@@ -23,6 +23,7 @@ import (
 	"github.com/votingpipe/voting/shared/election"
 	"github.com/votingpipe/voting/shared/generator"
 	"github.com/votingpipe/voting/shared/stream"
+	"github.com/votingpipe/voting/shared/tokens"
 )
 
 // Request is the register payload, e.g. {"voters": 1000, "candidates": 3, "seed": 42}
@@ -43,8 +44,9 @@ type Request struct {
 	// possible. Each voter who votes becomes one vote, so at turnout 1 this
 	// is the vote rate.
 	Rate float64 `json:"rate,omitempty"`
-	// Turnout is the share of the roll that votes, in (0, 1] (default 1:
-	// everyone, as in the original demo); who votes varies by state, age and
+	// Turnout is the share of the roll the ballot stage casts votes for, in
+	// [0, 1] (default 1: everyone, as in the original demo; 0: nobody, an
+	// election of real ballots only); who votes varies by state, age and
 	// voter (see election.Votes).
 	Turnout *float64 `json:"turnout,omitempty"`
 }
@@ -82,6 +84,9 @@ type Response struct {
 	// Copied and Published are what this invocation added.
 	Copied    int64 `json:"copied"`
 	Published int64 `json:"published"`
+	// Tokens says where the voters' ballot tokens are (a file, an S3
+	// prefix), when they were issued.
+	Tokens string `json:"tokens,omitempty"`
 	// AlreadyRegistered is true when there was nothing left to do.
 	AlreadyRegistered bool    `json:"already_registered"`
 	Seconds           float64 `json:"seconds"`
@@ -154,7 +159,7 @@ func (r *Request) Normalize() error {
 		r.Turnout = &one
 	}
 	if !election.ValidTurnout(*r.Turnout) {
-		errs = append(errs, fmt.Errorf("turnout is %g, want more than 0 and at most 1", *r.Turnout))
+		errs = append(errs, fmt.Errorf("turnout is %g, want 0-1 (0: no simulated votes, real ballots only)", *r.Turnout))
 	}
 	if r.Rate < 0 {
 		errs = append(errs, fmt.Errorf("rate is %g, want >= 0", r.Rate))
@@ -173,8 +178,9 @@ type Roll interface {
 	Migrate(ctx context.Context) error
 	LockRegistration(ctx context.Context) (func(), error)
 	BeginElection(ctx context.Context, e election.Election, candidates []election.WeightedCandidate) (*election.Election, error)
-	// CopyVoters copies a chunk of the roll and records how many of it vote.
-	CopyVoters(ctx context.Context, from int64, voters []election.Voter, voting int64) error
+	// CopyVoters copies a chunk of the roll, with how many of it vote and
+	// its voters' token hashes.
+	CopyVoters(ctx context.Context, c election.RollChunk) error
 	CompleteRoll(ctx context.Context) error
 	MarkPublished(ctx context.Context, n int64, done bool) error
 	// IsTransient reports whether an error of the storage passes by itself
@@ -213,6 +219,11 @@ type Processor struct {
 	// ChunkSize is how many voters are generated, copied and published per
 	// step (default 20,000).
 	ChunkSize int
+	// Tokens, when set, receives every voter's ballot token, issued as the
+	// roll is copied; the database keeps their hashes under TokenKey. Without
+	// it no tokens are issued (nobody can cast a ballot over HTTP).
+	Tokens   tokens.Sink
+	TokenKey tokens.Key
 	// Progress, when set, is called after each published chunk with the
 	// number of voters on the topic.
 	Progress func(published int64)
@@ -307,6 +318,9 @@ func (p *Processor) attempt(ctx context.Context, req Request, cands []generator.
 		Name: req.Name, Seed: *req.Seed, Voters: req.Voters, Candidates: len(cands),
 		Fingerprint: fingerprint(*req.Seed, cands, *req.Turnout), Turnout: *req.Turnout,
 	}
+	if p.Tokens != nil {
+		e.TokenKeyID = p.TokenKey.ID()
+	}
 	if p.Positions != nil {
 		// Where the topics end now is where a new election's records
 		// start: read before BeginElection records them (a resumed
@@ -320,6 +334,9 @@ func (p *Processor) attempt(ctx context.Context, req Request, cands []generator.
 		return err
 	}
 	resp.Election, resp.Voters, resp.Turnout = cur.Name, cur.Voters, cur.Turnout
+	if p.Tokens != nil {
+		resp.Tokens = p.Tokens.Location(cur.ID)
+	}
 	if cur.RollComplete && cur.Published >= cur.Voters && cur.PublishedAt != nil {
 		resp.AlreadyRegistered = resp.Copied == 0 && resp.Published == 0
 		resp.Voting = cur.Voting
@@ -390,18 +407,28 @@ func (p *Processor) run(ctx context.Context, req Request, cur *election.Election
 		// a broker that deduplicates, as JetStream does).
 		header: []stream.Header{{Key: HeaderElection, Value: []byte(cur.ID)}}}
 	cop := cur.Copied
+	if p.Tokens != nil && cop < cur.Voters {
+		// The tokens out are those of the voters the database holds.
+		if err := p.Tokens.Resume(ctx, cur.ID, cop); err != nil {
+			return 0, 0, 0, err
+		}
+	}
 	for c := range chunks {
 		if end := c.from + int64(len(c.voters)); end > cop {
 			skip := max(cop-c.from, 0)
-			var n int64
-			for i := range c.voters[skip:] {
-				if election.Votes(cur.Seed, cur.Turnout, &c.voters[skip:][i]) {
-					n++
+			rc := election.RollChunk{From: cop, Voters: c.voters[skip:]}
+			for i := range rc.Voters {
+				if election.Votes(cur.Seed, cur.Turnout, &rc.Voters[i]) {
+					rc.Voting++
 				}
 			}
-			if err := p.Roll.CopyVoters(ctx, cop, c.voters[skip:], n); err != nil {
+			if err := p.issueTokens(ctx, cur.ID, &rc); err != nil {
 				return copied, out.published, voting, err
 			}
+			if err := p.Roll.CopyVoters(ctx, rc); err != nil {
+				return copied, out.published, voting, err
+			}
+			n := rc.Voting
 			copied += end - cop
 			voting += n
 			cop = end
@@ -417,6 +444,25 @@ func (p *Processor) run(ctx context.Context, req Request, cur *election.Election
 		return copied, out.published, voting, err
 	}
 	return copied, out.published, voting, out.mark(ctx, true)
+}
+
+// issueTokens gives every voter of rc a new token, hands the tokens out
+// and sets rc's token hashes (nothing without a sink).
+func (p *Processor) issueTokens(ctx context.Context, electionID string, rc *election.RollChunk) error {
+	if p.Tokens == nil {
+		return nil
+	}
+	if len(p.TokenKey) < tokens.MinKeyBytes {
+		return tokens.ErrShortKey
+	}
+	rows := make([]tokens.Issued, len(rc.Voters))
+	rc.TokenHashes = make([][]byte, len(rc.Voters))
+	for i := range rc.Voters {
+		tok := tokens.New()
+		rows[i] = tokens.Issued{VoterID: rc.Voters[i].VoterID, Token: tok}
+		rc.TokenHashes[i] = p.TokenKey.Hash(tok)
+	}
+	return p.Tokens.Write(ctx, electionID, rc.From, rows)
 }
 
 // voterOut publishes the roll's voters and records how far it got.

@@ -49,7 +49,7 @@ func DropDatabase(ctx context.Context, serverDSN, name string) error {
 // election and its roll: the tally can count the same records again from
 // scratch (the benchmark's drain).
 func (s *Store) ResetTallies(ctx context.Context) error {
-	_, err := s.pool.Exec(ctx, `TRUNCATE votes, tally_candidate, tally_state, tally_gender, tally_age_band, tally_timeline, tally_state_candidate, rejected_votes`)
+	_, err := s.pool.Exec(ctx, `TRUNCATE votes, tally_candidate, tally_state, tally_gender, tally_age_band, tally_timeline, tally_state_candidate, rejected_votes, ballots_cast`)
 	if err != nil {
 		return fmt.Errorf("reset tallies: %w", err)
 	}

@@ -65,7 +65,7 @@ func TestElectionOwnsItsRecordsFromItsStarts(t *testing.T) {
 	for i := range voters {
 		voters[i] = generator.Voter(42, i)
 	}
-	if err := st.CopyVoters(ctx, 0, voters, int64(len(voters))); err != nil {
+	if err := st.CopyVoters(ctx, election.RollChunk{Voters: voters, Voting: int64(len(voters))}); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.CompleteRoll(ctx); err != nil {

@@ -12,12 +12,12 @@ import (
 )
 
 const electionCols = `election_id::text, name, seed, voters, candidates, fingerprint, copied, roll_complete, published,
-	registered_at, published_at, transport, broker, turnout, voting`
+	registered_at, published_at, transport, broker, turnout, voting, token_key_id`
 
 func scanElection(row pgx.Row) (*election.Election, error) {
 	var e election.Election
 	err := row.Scan(&e.ID, &e.Name, &e.Seed, &e.Voters, &e.Candidates, &e.Fingerprint, &e.Copied, &e.RollComplete,
-		&e.Published, &e.RegisteredAt, &e.PublishedAt, &e.Carrier.Transport, &e.Carrier.Broker, &e.Turnout, &e.Voting)
+		&e.Published, &e.RegisteredAt, &e.PublishedAt, &e.Carrier.Transport, &e.Carrier.Broker, &e.Turnout, &e.Voting, &e.TokenKeyID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -105,9 +105,9 @@ func (s *Store) BeginElection(ctx context.Context, e election.Election, candidat
 		if turnout == 0 {
 			turnout = 1
 		}
-		tag, err := tx.Exec(ctx, `INSERT INTO election (name, seed, voters, candidates, fingerprint, transport, broker, turnout)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING`,
-			e.Name, e.Seed, e.Voters, e.Candidates, e.Fingerprint, e.Carrier.Transport, e.Carrier.Broker, turnout)
+		tag, err := tx.Exec(ctx, `INSERT INTO election (name, seed, voters, candidates, fingerprint, transport, broker, turnout, token_key_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING`,
+			e.Name, e.Seed, e.Voters, e.Candidates, e.Fingerprint, e.Carrier.Transport, e.Carrier.Broker, turnout, e.TokenKeyID)
 		if err != nil {
 			return err
 		}
@@ -134,6 +134,16 @@ func (s *Store) BeginElection(ctx context.Context, e election.Election, candidat
 		}
 		if cur.Carrier.Known() && e.Carrier.Known() && cur.Carrier != e.Carrier {
 			return fmt.Errorf("%w: %q is carried by %s, not %s", election.ErrOtherCarrier, cur.Name, cur.Carrier, e.Carrier)
+		}
+		if cur.TokenKeyID != "" && e.TokenKeyID != "" && cur.TokenKeyID != e.TokenKeyID && cur.Copied > 0 {
+			return fmt.Errorf("%w: %q's tokens were issued under key %s, this register has %s (the key of the first registration: TOKEN_KEY, or <state-dir>/token.key)",
+				election.ErrOtherTokenKey, cur.Name, keyName(cur.TokenKeyID), keyName(e.TokenKeyID))
+		}
+		if cur.TokenKeyID == "" && e.TokenKeyID != "" {
+			if _, err := tx.Exec(ctx, `UPDATE election SET token_key_id = $1`, e.TokenKeyID); err != nil {
+				return err
+			}
+			cur.TokenKeyID = e.TokenKeyID
 		}
 		if cur.Starts, err = readStarts(ctx, tx); err != nil {
 			return err
@@ -163,48 +173,75 @@ func (s *Store) BeginElection(ctx context.Context, e election.Election, candidat
 	return out, nil
 }
 
+func keyName(id string) string {
+	if id == "" {
+		return "none"
+	}
+	return id
+}
+
 var voterColumns = []string{"voter_id", "voter_name", "date_of_birth", "gender", "nationality",
 	"registration_number", "address_street", "address_city", "address_state", "address_country",
 	"address_postcode", "email", "phone_number", "cell_number", "picture", "registered_age"}
 
-// CopyVoters writes voters[from:from+len(voters)] of the roll with COPY and
-// advances the election's copied mark (and its count of voters who vote by
-// voting, those of the chunk who do) in the same transaction, so a chunk is
-// either wholly in the database and recorded, or not at all.
-func (s *Store) CopyVoters(ctx context.Context, from int64, voters []election.Voter, voting int64) error {
+// CopyVoters writes a chunk of the roll with COPY (the voters, and their
+// token hashes when it has them) and advances the election's copied mark and
+// its count of voters who vote in the same transaction, so a chunk is either
+// wholly in the database and recorded, or not at all.
+func (s *Store) CopyVoters(ctx context.Context, c election.RollChunk) error {
+	if c.TokenHashes != nil && len(c.TokenHashes) != len(c.Voters) {
+		return fmt.Errorf("copy voters %d-%d: %d token hashes for %d voters", c.From, c.From+int64(len(c.Voters)), len(c.TokenHashes), len(c.Voters))
+	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var copied int64
 		if err := tx.QueryRow(ctx, `SELECT copied FROM election FOR UPDATE`).Scan(&copied); err != nil {
 			return err
 		}
-		if copied != from {
-			return fmt.Errorf("roll is copied up to %d, not %d (another register running?)", copied, from)
+		if copied != c.From {
+			return fmt.Errorf("roll is copied up to %d, not %d (another register running?)", copied, c.From)
 		}
-		i := 0
-		_, err := tx.CopyFrom(ctx, pgx.Identifier{"voters"}, voterColumns, pgx.CopyFromFunc(func() ([]any, error) {
-			if i == len(voters) {
-				return nil, nil
-			}
-			v := &voters[i]
-			i++
-			dob, err := time.Parse(election.DateLayout, v.DateOfBirth)
-			if err != nil {
-				return nil, fmt.Errorf("voter %s: %w", v.VoterID, err)
-			}
-			return []any{v.VoterID, v.VoterName, dob, v.Gender, v.Nationality, v.RegistrationNumber,
-				v.Address.Street, v.Address.City, v.Address.State, v.Address.Country, v.Address.Postcode,
-				v.Email, v.PhoneNumber, v.CellNumber, v.Picture, v.RegisteredAge}, nil
-		}))
-		if err != nil {
+		if err := copyRoll(ctx, tx, c.Voters); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `UPDATE election SET copied = $1, voting = voting + $2`, from+int64(len(voters)), voting)
+		if c.TokenHashes != nil {
+			i := 0
+			_, err := tx.CopyFrom(ctx, pgx.Identifier{"ballot_tokens"}, []string{"voter_id", "token_hash"}, pgx.CopyFromFunc(func() ([]any, error) {
+				if i == len(c.Voters) {
+					return nil, nil
+				}
+				i++
+				return []any{c.Voters[i-1].VoterID, c.TokenHashes[i-1]}, nil
+			}))
+			if err != nil {
+				return err
+			}
+		}
+		_, err := tx.Exec(ctx, `UPDATE election SET copied = $1, voting = voting + $2`, c.From+int64(len(c.Voters)), c.Voting)
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("copy voters %d-%d: %w", from, from+int64(len(voters)), err)
+		return fmt.Errorf("copy voters %d-%d: %w", c.From, c.From+int64(len(c.Voters)), err)
 	}
 	return nil
+}
+
+func copyRoll(ctx context.Context, tx pgx.Tx, voters []election.Voter) error {
+	i := 0
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"voters"}, voterColumns, pgx.CopyFromFunc(func() ([]any, error) {
+		if i == len(voters) {
+			return nil, nil
+		}
+		v := &voters[i]
+		i++
+		dob, err := time.Parse(election.DateLayout, v.DateOfBirth)
+		if err != nil {
+			return nil, fmt.Errorf("voter %s: %w", v.VoterID, err)
+		}
+		return []any{v.VoterID, v.VoterName, dob, v.Gender, v.Nationality, v.RegistrationNumber,
+			v.Address.Street, v.Address.City, v.Address.State, v.Address.Country, v.Address.Postcode,
+			v.Email, v.PhoneNumber, v.CellNumber, v.Picture, v.RegisteredAge}, nil
+	}))
+	return err
 }
 
 // CompleteRoll computes the registered counts per state, gender and age band

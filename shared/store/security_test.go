@@ -444,7 +444,7 @@ func TestSQLMetacharactersRoundTrip(t *testing.T) {
 			Gender: h, Nationality: h, RegistrationNumber: h, Email: h, PhoneNumber: h, CellNumber: h, Picture: h,
 			Address: election.Address{Street: h, City: h, State: h, Country: h, Postcode: h}, RegisteredAge: 40 + i})
 	}
-	if err := st.CopyVoters(ctx, 0, voters, int64(len(voters))); err != nil {
+	if err := st.CopyVoters(ctx, election.RollChunk{Voters: voters, Voting: int64(len(voters))}); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.CompleteRoll(ctx); err != nil {

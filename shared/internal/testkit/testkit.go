@@ -94,7 +94,7 @@ func Register(t testing.TB, st *store.Store, name string, seed int64, cands []el
 	for i := range voters {
 		voters[i] = generator.Voter(seed, i)
 	}
-	if err := st.CopyVoters(ctx, 0, voters, int64(n)); err != nil {
+	if err := st.CopyVoters(ctx, election.RollChunk{Voters: voters, Voting: int64(n)}); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.CompleteRoll(ctx); err != nil {
