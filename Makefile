@@ -1,7 +1,7 @@
 # Targets mirror CI (.ci/run runs `make ci`).
 GO          ?= go
 GOARCH      ?= arm64
-FUNCTIONS   := register ballot tally dashboard
+FUNCTIONS   := register ballot cast tally dashboard
 BIN         := bin/$(GOARCH)
 LDFLAGS     := -s -w
 
@@ -46,10 +46,11 @@ $(FUNCTIONS):
 
 ## build-<LogicalId>: what `sam build` runs for each function of template.yaml
 ## (BuildMethod: makefile); SAM sets ARTIFACTS_DIR.
-SAM_TARGETS := build-RegisterFunction build-BallotFunction build-TallyFunction build-DashboardFunction
+SAM_TARGETS := build-RegisterFunction build-BallotFunction build-CastFunction build-TallyFunction build-DashboardFunction
 .PHONY: $(SAM_TARGETS)
 build-RegisterFunction:  SAM_FUNCTION := register
 build-BallotFunction:    SAM_FUNCTION := ballot
+build-CastFunction:      SAM_FUNCTION := cast
 build-TallyFunction:     SAM_FUNCTION := tally
 build-DashboardFunction: SAM_FUNCTION := dashboard
 $(SAM_TARGETS):

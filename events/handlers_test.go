@@ -26,6 +26,7 @@ import (
 	"github.com/votingpipe/voting/shared/kafkaevent"
 	"github.com/votingpipe/voting/shared/store"
 	"github.com/votingpipe/voting/shared/stream"
+	"github.com/votingpipe/voting/shared/tokens"
 )
 
 // world is a fresh database and an embedded broker with the pipeline's
@@ -204,6 +205,10 @@ func normalizeRegister(t *testing.T, out []byte) []byte {
 		t.Errorf("register response has seconds %v", m["seconds"])
 	}
 	m["seconds"] = 0
+	if tok, _ := m["tokens"].(string); !strings.HasSuffix(tok, "tokens.csv") {
+		t.Errorf("register response says the tokens are at %q", m["tokens"])
+	}
+	m["tokens"] = "<state-dir>/tokens.csv"
 	b, _ := json.Marshal(m)
 	return b
 }
@@ -367,6 +372,26 @@ func TestHandlersWithSampleEvents(t *testing.T) {
 		for _, c := range sheet().Candidates {
 			if !bytes.Contains(page, []byte(c.CandidateName)) {
 				t.Errorf("index.html does not name candidate %s", c.CandidateName)
+			}
+		}
+	})
+
+	// Last: a cast ballot is one more vote on votes_topic.
+	t.Run("cast", func(t *testing.T) {
+		// The sample's token is a placeholder: no voter has it.
+		golden(t, "cast.response.json", w.invoke(t, infra.Cast, "cast.json"))
+		issued, err := tokens.ReadFile(w.env.TokensFile())
+		if err != nil || len(issued) != sampleVoters {
+			t.Fatalf("%d tokens in %s (%v), want %d", len(issued), w.env.TokensFile(), err, sampleVoters)
+		}
+		ev, _ := os.ReadFile("cast.json")
+		real := strings.Replace(string(ev), "REPLACEWITHATOKENFROMTHECS", issued[9].Token, 1)
+		h, _ := w.env.Handler(infra.Cast)
+		for i, want := range []int{202, 409} {
+			out, err := h.Invoke(context.Background(), []byte(real))
+			var resp events.APIGatewayV2HTTPResponse
+			if err != nil || json.Unmarshal(out, &resp) != nil || resp.StatusCode != want {
+				t.Fatalf("cast %d with voter 9's token: %v %s, want %d", i+1, err, out, want)
 			}
 		}
 	})

@@ -28,14 +28,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/votingpipe/voting/shared/stream"
+	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/votingpipe/voting/infra"
 	"github.com/votingpipe/voting/shared/ballot"
 	"github.com/votingpipe/voting/shared/config"
 	"github.com/votingpipe/voting/shared/election"
 	"github.com/votingpipe/voting/shared/generator"
 	"github.com/votingpipe/voting/shared/kafkaevent"
 	"github.com/votingpipe/voting/shared/register"
+	"github.com/votingpipe/voting/shared/stream"
+	"github.com/votingpipe/voting/shared/tokens"
 )
 
 var update = flag.Bool("update", false, "rewrite the sample events and golden responses")
@@ -140,6 +143,7 @@ func totalsRecords(topics config.Topics) []*stream.Record {
 	at := voteTime.Add(7 * time.Second)
 	votes := map[string]int64{}
 	byState := map[string]int64{}
+	results := map[string]map[string]int64{} // state -> candidate -> votes
 	registered := map[string]int64{}
 	for i := range sampleVoters {
 		registered[generator.Voter(sampleSeed, i).Address.State]++
@@ -148,6 +152,10 @@ func totalsRecords(topics config.Topics) []*stream.Record {
 		v := generator.Voter(sampleSeed, i)
 		votes[choice(s, v).CandidateID]++
 		byState[v.Address.State]++
+		if results[v.Address.State] == nil {
+			results[v.Address.State] = map[string]int64{}
+		}
+		results[v.Address.State][choice(s, v).CandidateID]++
 	}
 	var recs []*stream.Record
 	for _, c := range s.Candidates {
@@ -169,8 +177,8 @@ func totalsRecords(topics config.Topics) []*stream.Record {
 	}
 	slices.Sort(states)
 	for _, st := range states {
-		val, err := json.Marshal(election.StateTotal{State: st, TotalVotes: byState[st], Registered: registered[st], UpdatedAt: at,
-			Version: 1, Election: sampleElectionID})
+		val, err := json.Marshal(election.StateTotal{State: st, TotalVotes: byState[st], Registered: registered[st],
+			VotesByCandidate: results[st], UpdatedAt: at, Version: 1, Election: sampleElectionID})
 		if err != nil {
 			panic(err)
 		}
@@ -246,7 +254,44 @@ func TestSampleEvents(t *testing.T) {
 	}
 	names, _ := filepath.Glob("*.json")
 	slices.Sort(names)
-	if want := []string{"ballot.json", "dashboard.json", "register.json", "tally.json"}; !slices.Equal(names, want) {
+	if want := []string{"ballot.json", "cast.json", "dashboard.json", "register.json", "tally.json"}; !slices.Equal(names, want) {
 		t.Errorf("events/ holds %v, want %v", names, want)
+	}
+}
+
+// cast.json is written by hand (a token is random, so a sample cannot hold
+// a real one): an HTTP API payload 2.0 event of POST /ballots, for a
+// candidate of register.json's election, with a token of the right form that
+// no voter has (replace it with one from tokens.csv to cast).
+func TestCastSampleEvent(t *testing.T) {
+	b, err := os.ReadFile("cast.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev events.APIGatewayV2HTTPRequest
+	if err := json.Unmarshal(b, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Version != "2.0" || ev.RouteKey != "POST /ballots" || ev.RequestContext.HTTP.Method != "POST" || ev.RawPath != "/ballots" {
+		t.Fatalf("cast.json is not POST /ballots: %+v", ev)
+	}
+	if !slices.Contains(infra.CastRoutes, infra.CastRoute{Method: "POST", Path: "/ballots"}) {
+		t.Fatal("POST /ballots is not a route of the cast API")
+	}
+	var body struct {
+		Token       string `json:"token"`
+		CandidateID string `json:"candidate_id"`
+	}
+	if err := json.Unmarshal([]byte(ev.Body), &body); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := tokens.Parse(body.Token); !ok {
+		t.Errorf("the sample token %q is not of a token's form", body.Token)
+	}
+	if !slices.ContainsFunc(sheet().Candidates, func(c election.Candidate) bool { return c.CandidateID == body.CandidateID }) {
+		t.Errorf("candidate %q is not one of register.json's election", body.CandidateID)
+	}
+	if ev.Headers["content-length"] != fmt.Sprint(len(ev.Body)) {
+		t.Errorf("content-length %s for a body of %d bytes", ev.Headers["content-length"], len(ev.Body))
 	}
 }

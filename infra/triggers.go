@@ -18,7 +18,7 @@ const (
 )
 
 // Functions lists every function in pipeline order.
-var Functions = []string{Register, Ballot, Tally, Dashboard}
+var Functions = []string{Register, Ballot, Cast, Tally, Dashboard}
 
 // Simulation is what `go run ./local` runs by default: the simulated
 // election, where the ballot stage casts every voter's vote. An election

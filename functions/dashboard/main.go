@@ -22,6 +22,7 @@ import (
 type env struct {
 	config.Database
 	config.Dashboard
+	config.Cast
 	config.Log
 	config.AWS
 }
@@ -40,7 +41,10 @@ func main() {
 	}
 	em, err := metrics.New(os.Stdout, metrics.Namespace, map[string]string{"FunctionName": cfg.AWS.FunctionName})
 	exitOn(err)
-	h := dashboard.Handler(dashboard.New(st, dest, cfg.Dashboard, log))
+	// With CAST_URL the page links to the ballot page, and ballot.html is
+	// published beside it (casting through the API at CAST_URL).
+	p := dashboard.New(st, dest, cfg.Dashboard, log).WithBallot(cfg.Cast.URL, cfg.Dashboard.Bucket != "")
+	h := dashboard.Handler(p)
 	lambda.StartWithOptions(kafkaevent.Fast(kafkaevent.Measured(h, em, nil)), lambda.WithEnableSIGTERM(st.Close))
 }
 

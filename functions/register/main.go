@@ -17,12 +17,15 @@ import (
 	"github.com/votingpipe/voting/shared/broker"
 	"github.com/votingpipe/voting/shared/config"
 	"github.com/votingpipe/voting/shared/register"
+	"github.com/votingpipe/voting/shared/s3put"
+	"github.com/votingpipe/voting/shared/tokens"
 )
 
 type env struct {
 	config.Database
 	config.Kafka
 	config.Topics
+	config.Tokens
 	config.Log
 	config.AWS
 }
@@ -31,6 +34,8 @@ func main() {
 	cfg, err := config.Load[env](config.Lambda)
 	exitOn(err)
 	ctx, log := context.Background(), cfg.Log.Logger().With("function", "register")
+	key, err := (&awsauth.Secrets{AWS: cfg.AWS}).TokenKey(ctx, cfg.Tokens)
+	exitOn(err)
 	st, err := awsauth.OpenStore(ctx, cfg.Database, cfg.AWS)
 	exitOn(err)
 	cl, err := awskafka.Connect(ctx, cfg.Kafka, cfg.AWS)
@@ -44,6 +49,13 @@ func main() {
 	}
 	cancel()
 	p := register.New(st, broker.Producer{Client: cl}, broker.Positions{Client: cl}, cfg.Topics, log)
+	// Every voter's ballot token, once: to the private tokens bucket (one
+	// object per chunk of the roll), or to TOKENS_FILE without one.
+	p.TokenKey, p.Tokens = key, tokens.File{Path: cfg.Tokens.File}
+	if cfg.Tokens.Bucket != "" {
+		s3 := &s3put.S3{Region: cfg.AWS.Region, Credentials: awsauth.Credentials(cfg.AWS)}
+		p.Tokens = tokens.S3{Client: s3, Bucket: cfg.Tokens.Bucket, Prefix: cfg.Tokens.Prefix}
+	}
 	lambda.StartWithOptions(p.Register, lambda.WithEnableSIGTERM(func() { cl.Close(); st.Close() }))
 }
 

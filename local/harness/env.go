@@ -19,6 +19,7 @@ import (
 	"github.com/votingpipe/voting/shared/ballot"
 	"github.com/votingpipe/voting/shared/broker"
 	"github.com/votingpipe/voting/shared/broker/embedded"
+	"github.com/votingpipe/voting/shared/cast"
 	"github.com/votingpipe/voting/shared/config"
 	"github.com/votingpipe/voting/shared/dashboard"
 	"github.com/votingpipe/voting/shared/kafkaevent"
@@ -26,6 +27,7 @@ import (
 	"github.com/votingpipe/voting/shared/store"
 	"github.com/votingpipe/voting/shared/stream"
 	"github.com/votingpipe/voting/shared/tally"
+	"github.com/votingpipe/voting/shared/tokens"
 )
 
 // Deps are the clients the functions share in the harness's process (in
@@ -57,6 +59,10 @@ type Env struct {
 	// StateDir is the harness's state directory.
 	StateDir string
 
+	keyOnce sync.Once
+	key     tokens.Key
+	keyErr  error
+
 	lock       *os.File
 	transport  Transport
 	failedOnce sync.Once
@@ -69,7 +75,9 @@ type Env struct {
 type EnvOptions struct {
 	// StateDir holds the embedded broker's data (default .voting).
 	StateDir string
-	// InMemory keeps the embedded broker in memory (tests, benchmarks).
+	// InMemory keeps the embedded broker in memory (tests, benchmarks);
+	// without a StateDir, the rest of the state (tokens, failed batches)
+	// goes to a temporary directory removed on Close, never to .voting.
 	InMemory bool
 	// SharedState lets the command fall back to an in-memory broker when
 	// another harness holds the state directory (invoke, audit).
@@ -80,10 +88,21 @@ type EnvOptions struct {
 // the topics, and opens the functions' clients (creating and migrating the
 // database if needed).
 func Open(ctx context.Context, cfg config.Config, log *slog.Logger, o EnvOptions) (*Env, error) {
+	var tmp string
+	if o.StateDir == "" && o.InMemory {
+		var err error
+		if tmp, err = os.MkdirTemp("", "voting-state-"); err != nil {
+			return nil, err
+		}
+		o.StateDir = tmp
+	}
 	if o.StateDir == "" {
 		o.StateDir = ".voting"
 	}
 	e := &Env{Config: cfg, Log: log, StateDir: o.StateDir}
+	if tmp != "" {
+		e.OnClose(func() { os.RemoveAll(tmp) })
+	}
 	topics := broker.Topics(cfg.Topics, cfg.Kafka.Partitions)
 	if len(cfg.Kafka.Brokers) == 0 {
 		eo := embedded.Options{Topics: topics}
@@ -162,9 +181,28 @@ func (e *Env) Meta() kafkaevent.Meta {
 	return m
 }
 
-// Register returns the register stage on the environment's clients.
-func (e *Env) Register() *register.Processor {
-	return register.New(e.Deps.Store, e.Deps.Producer, e.Deps.Positions, e.Config.Topics, e.Log.With("function", infra.Register))
+// Register returns the register stage on the environment's clients,
+// handing the voters' ballot tokens out in TokensFile.
+func (e *Env) Register() (*register.Processor, error) {
+	p := register.New(e.Deps.Store, e.Deps.Producer, e.Deps.Positions, e.Config.Topics, e.Log.With("function", infra.Register))
+	key, err := e.TokenKey()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(e.StateDir, 0o755); err != nil {
+		return nil, err
+	}
+	p.Tokens, p.TokenKey = tokens.File{Path: e.TokensFile()}, key
+	return p, nil
+}
+
+// Cast returns the cast function on the environment's clients.
+func (e *Env) Cast() (*cast.Processor, error) {
+	key, err := e.TokenKey()
+	if err != nil {
+		return nil, err
+	}
+	return cast.New(e.Deps.Store, e.Deps.Producer, key, e.Config.Topics, e.Config.Cast, e.Log.With("function", infra.Cast)), nil
 }
 
 // Handler returns the in-process Lambda handler of a function, as its
@@ -174,7 +212,17 @@ func (e *Env) Handler(function string) (lambda.Handler, error) {
 	log := e.Log.With("function", function)
 	switch function {
 	case infra.Register:
-		return lambda.NewHandler(e.Register().Register), nil
+		p, err := e.Register()
+		if err != nil {
+			return nil, err
+		}
+		return lambda.NewHandler(p.Register), nil
+	case infra.Cast:
+		p, err := e.Cast()
+		if err != nil {
+			return nil, err
+		}
+		return lambda.NewHandler(p.Handle), nil
 	case infra.Ballot:
 		p := ballot.New(e.Deps.Store, e.Deps.Publisher, e.Config.Topics, e.Config.Records, log)
 		return kafkaevent.Fast(kafkaevent.Handler(p, log)), nil
@@ -186,7 +234,10 @@ func (e *Env) Handler(function string) (lambda.Handler, error) {
 		if err != nil {
 			return nil, err
 		}
-		return kafkaevent.Fast(dashboard.Handler(dashboard.New(e.Deps.Store, dest, e.Config.Dashboard, log))), nil
+		// The link to the ballot page, when the cast function is served
+		// (the cast server sets CAST_URL) or CAST_URL names it.
+		p := dashboard.New(e.Deps.Store, dest, e.Config.Dashboard, log).WithBallot(e.Config.Cast.URL, false)
+		return kafkaevent.Fast(dashboard.Handler(p)), nil
 	}
 	return nil, fmt.Errorf("unknown function %q (want one of %v)", function, infra.Functions)
 }

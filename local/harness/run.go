@@ -68,7 +68,7 @@ type Summary struct {
 // fully counted.
 func Run(ctx context.Context, env *Env, o RunOptions) (Summary, error) {
 	if len(o.Functions) == 0 {
-		o.Functions = infra.Functions
+		o.Functions = infra.Simulation
 	}
 	r := &running{env: env, o: o, start: time.Now(), stats: map[string]*trigger.Stats{},
 		errs: make(chan error, len(o.Functions)+1)}
@@ -108,6 +108,11 @@ type running struct {
 // startFunctions starts register (when selected) and the trigger of every
 // selected Kafka-triggered function.
 func (r *running) startFunctions(ctx context.Context) error {
+	if slices.Contains(r.o.Functions, infra.Cast) {
+		if err := r.serveCast(ctx); err != nil {
+			return err
+		}
+	}
 	if slices.Contains(r.o.Functions, infra.Register) {
 		r.wg.Add(1)
 		go func() {
@@ -142,6 +147,33 @@ func (r *running) startFunctions(ctx context.Context) error {
 			}
 		}()
 	}
+	return nil
+}
+
+// serveCast serves the cast function on CAST_ADDR until ctx ends; the
+// dashboard links to it (unless CAST_URL names another address).
+func (r *running) serveCast(ctx context.Context) error {
+	inv := r.o.Invokers[infra.Cast]
+	if inv == nil {
+		var err error
+		if inv, err = r.env.Invoker(infra.Cast); err != nil {
+			return err
+		}
+	}
+	srv, err := ServeCast(r.env.Config.Cast.Addr, inv, r.env.Log)
+	if err != nil {
+		return err
+	}
+	if r.env.Config.Cast.URL == "" {
+		r.env.Config.Cast.URL = srv.URL
+	}
+	fmt.Fprintf(r.o.Out, "ballot page: %s (voters' tokens: %s)\n", r.env.Config.Cast.PublicURL(), r.env.TokensFile())
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		<-ctx.Done()
+		srv.Close()
+	}()
 	return nil
 }
 
@@ -184,7 +216,9 @@ func (r *running) watch(ctx context.Context) error {
 		}
 		r.last, lastAt = p, now
 		rep.update(p)
-		if done {
+		// Real voters only (cast without ballot): done once every voter who
+		// votes has been counted, not when the topics are merely caught up.
+		if done && (slices.Contains(r.o.Functions, infra.Ballot) || !slices.Contains(r.o.Functions, infra.Cast) || p.Tallied >= p.expected()) {
 			quiet++
 		} else {
 			quiet = 0
@@ -223,7 +257,14 @@ func registerElection(ctx context.Context, env *Env, o RunOptions) error {
 	if err != nil {
 		return err
 	}
-	var inv trigger.Invoker = lambda.NewHandler(env.Register().Register)
+	var inv trigger.Invoker
+	if remote := o.Invokers[infra.Register]; remote == nil {
+		p, err := env.Register()
+		if err != nil {
+			return err
+		}
+		inv = lambda.NewHandler(p.Register)
+	}
 	if remote := o.Invokers[infra.Register]; remote != nil {
 		inv = remote
 	}

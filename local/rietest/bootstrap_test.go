@@ -36,6 +36,7 @@ import (
 	"github.com/votingpipe/voting/shared/broker"
 	"github.com/votingpipe/voting/shared/broker/embedded"
 	"github.com/votingpipe/voting/shared/config"
+	"github.com/votingpipe/voting/shared/tokens"
 )
 
 // built are the bootstraps and the emulator, built once per test binary.
@@ -213,6 +214,10 @@ func normalizeSeconds(t *testing.T, b []byte) []byte {
 		t.Fatalf("%s: %v", b, err)
 	}
 	m["seconds"] = 0
+	if tok, _ := m["tokens"].(string); !strings.HasSuffix(tok, "tokens.csv") {
+		t.Errorf("register response says the tokens are at %q", m["tokens"])
+	}
+	m["tokens"] = "<state-dir>/tokens.csv"
 	out, _ := json.Marshal(m)
 	return out
 }
@@ -244,6 +249,8 @@ func newWorld(t *testing.T) *world {
 		"KAFKA_BROKERS": strings.Join(kf.Addrs(), ","),
 		"DASHBOARD_DIR": t.TempDir(),
 		"LOG_FORMAT":    "json",
+		"TOKEN_KEY":     strings.Repeat("5e", 32),
+		"TOKENS_FILE":   filepath.Join(t.TempDir(), "tokens.csv"),
 	}}
 }
 
@@ -288,6 +295,26 @@ func TestBootstrapsUnderEmulator(t *testing.T) {
 		again := e.invokeFile(t, "../../events/register.json")
 		if !bytes.Contains(again, []byte(`"already_registered":true`)) {
 			t.Errorf("register after an error: %s\n%s", again, e.logs)
+		}
+	})
+
+	t.Run("cast", func(t *testing.T) {
+		e := startEmulator(t, infra.Cast, w.env)
+		golden(t, "cast.response.json", e.invokeFile(t, "../../events/cast.json"))
+		initMs[infra.Cast] = e.initDuration(t)
+		issued, err := tokens.ReadFile(w.env["TOKENS_FILE"])
+		if err != nil || len(issued) != 10 {
+			t.Fatalf("register handed out %d tokens (%v), want 10", len(issued), err)
+		}
+		ev, _ := os.ReadFile("../../events/cast.json")
+		real := []byte(strings.Replace(string(ev), "REPLACEWITHATOKENFROMTHECS", issued[9].Token, 1))
+		for i, want := range []string{`"statusCode":202`, `"statusCode":409`} {
+			if out := e.invoke(t, real); !bytes.Contains(out, []byte(want)) {
+				t.Errorf("cast %d with a real token: %s, want %s", i+1, out, want)
+			}
+		}
+		if strings.Contains(e.logs.String(), issued[9].Token) {
+			t.Error("the cast function logged a token")
 		}
 	})
 
@@ -348,6 +375,8 @@ func TestRegisterCreatesTopics(t *testing.T) {
 		"DATABASE_URL":     testkit.NewDatabase(t),
 		"KAFKA_BROKERS":    strings.Join(kf.Addrs(), ","),
 		"KAFKA_PARTITIONS": "3",
+		"TOKEN_KEY":        strings.Repeat("5e", 32),
+		"TOKENS_FILE":      filepath.Join(t.TempDir(), "tokens.csv"),
 	})
 	out := e.invoke(t, []byte(`{"voters": 5}`))
 	if _, failed := asLambdaError(out); failed {

@@ -74,6 +74,8 @@ func TestHarnessDrivesBootstrapsUnderEmulator(t *testing.T) {
 		"DASHBOARD_DIR":    t.TempDir(),
 		"LOG_LEVEL":        "warn",
 		"AWS_REGION":       "us-east-1",
+		"TOKEN_KEY":        strings.Repeat("5e", 32),
+		"TOKENS_FILE":      filepath.Join(t.TempDir(), "tokens.csv"),
 	}
 	var spec []string
 	for _, fn := range functions {

@@ -21,6 +21,13 @@ func New(src Source, dest Destination, c config.Dashboard, log *slog.Logger) *Pr
 		Options: Options{Title: c.Title, RefreshSeconds: c.RefreshSeconds}}
 }
 
+// WithBallot makes the page link to the ballot page at url (CAST_URL), and
+// publish ballot.html beside itself when page is true.
+func (p *Processor) WithBallot(url string, page bool) *Processor {
+	p.Options.BallotURL, p.Options.BallotPage = url, page
+	return p
+}
+
 // Processor renders the dashboard from a Source and publishes it.
 type Processor struct {
 	Source    Source

@@ -46,6 +46,13 @@ type Options struct {
 	MaxTimelinePoints int
 	// Location is the time zone of the times shown (default UTC).
 	Location *time.Location
+	// BallotURL, when set, is the ballot page's address: the page shows a
+	// link and a QR code to it, so the audience can vote from their phones.
+	BallotURL string
+	// BallotPage publishes ballot.html beside the dashboard, casting through
+	// the API at BallotURL (deployed, where the cast function's origin
+	// allows the dashboard's; locally the cast server serves the page).
+	BallotPage bool
 }
 
 func (o Options) withDefaults() Options {
@@ -143,6 +150,8 @@ const EChartsVersion = "5.4.3"
 // pageData fills assets/index.gohtml.
 type pageData struct {
 	view
+	// Ballot links to the ballot page (nil: no link).
+	Ballot *ballotLink
 	// Data is the view as HTML-safe JSON, for the inline start call.
 	Data template.JS
 	JS   template.JS
@@ -181,17 +190,30 @@ func Render(s Snapshot, o Options) (Page, error) {
 	dataJS.Write(data)
 	dataJS.WriteString(");\n")
 
+	link, err := newBallotLink(o.BallotURL)
+	if err != nil {
+		return Page{}, fmt.Errorf("render dashboard: %w", err)
+	}
 	var index bytes.Buffer
 	index.Grow(len(data) + 32<<10)
-	if err := pageTpl.Execute(&index, pageData{view: v, Data: template.JS(data), JS: pageJS, CSS: pageCSS}); err != nil {
+	if err := pageTpl.Execute(&index, pageData{view: v, Ballot: link, Data: template.JS(data), JS: pageJS, CSS: pageCSS}); err != nil {
 		return Page{}, fmt.Errorf("render dashboard: %w", err)
 	}
 
-	return Page{Files: []File{
+	page := Page{Files: []File{
 		{Name: EChartsFile, ContentType: "text/javascript; charset=utf-8", Body: echartsJS, Static: true},
 		{Name: MapFile, ContentType: "text/javascript; charset=utf-8", Body: mapJS, Static: true},
 		{Name: LicenseFile, ContentType: "text/plain; charset=utf-8", Body: licenseText, Static: true},
 		{Name: DataFile, ContentType: "text/javascript; charset=utf-8", Body: dataJS.Bytes()},
 		{Name: IndexFile, ContentType: "text/html; charset=utf-8", Body: index.Bytes()},
-	}}, nil
+	}}
+	if o.BallotPage && o.BallotURL != "" {
+		f, err := ballotFile(o.BallotURL)
+		if err != nil {
+			return Page{}, fmt.Errorf("render dashboard: %w", err)
+		}
+		// Before index.html: a page that links to it never links to nothing.
+		page.Files = append(page.Files[:len(page.Files)-1], f, page.Files[len(page.Files)-1])
+	}
+	return page, nil
 }
