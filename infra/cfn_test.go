@@ -40,11 +40,13 @@ type cfnParameter struct {
 }
 
 type cfnResource struct {
-	Type       string         `yaml:"Type"`
-	Condition  string         `yaml:"Condition"`
-	Metadata   map[string]any `yaml:"Metadata"`
-	Properties map[string]any `yaml:"Properties"`
-	DependsOn  any            `yaml:"DependsOn"`
+	Type                string         `yaml:"Type"`
+	Condition           string         `yaml:"Condition"`
+	Metadata            map[string]any `yaml:"Metadata"`
+	Properties          map[string]any `yaml:"Properties"`
+	DependsOn           any            `yaml:"DependsOn"`
+	DeletionPolicy      string         `yaml:"DeletionPolicy"`
+	UpdateReplacePolicy string         `yaml:"UpdateReplacePolicy"`
 }
 
 type cfnOutput struct {

@@ -49,7 +49,11 @@ import (
 //     the AWS::Lambda::Function it becomes, and that is validated. A SAM
 //     property the translation does not know fails the test, naming it.
 //   - A resource type with no schema in testdata/schemas fails the test,
-//     naming the type, and a schema no template uses fails it too.
+//     naming the type, and a schema no template uses fails it too. The
+//     schemas are AWS's as cfn-lint v1.51.5 bundles them (the ones from
+//     ../shared/aws-schemas are identical to those; AWS-SecretsManager-Secret
+//     comes from the bundle, git show v1.51.5:src/cfnlint/data/schemas/
+//     resources/c85175a4ebcce361.json).
 //
 // Not checked: "format" (ARN and id formats, CIDRs) is not asserted; values
 // hidden behind intrinsics (a Ref's parameter value, a Sub's result) are not
