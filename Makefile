@@ -46,12 +46,13 @@ $(FUNCTIONS):
 
 ## build-<LogicalId>: what `sam build` runs for each function of template.yaml
 ## (BuildMethod: makefile); SAM sets ARTIFACTS_DIR.
-SAM_TARGETS := build-RegisterFunction build-BallotFunction build-TallyFunction build-DashboardFunction
+SAM_TARGETS := build-RegisterFunction build-BallotFunction build-TallyFunction build-DashboardFunction build-CastFunction
 .PHONY: $(SAM_TARGETS)
 build-RegisterFunction:  SAM_FUNCTION := register
 build-BallotFunction:    SAM_FUNCTION := ballot
 build-TallyFunction:     SAM_FUNCTION := tally
 build-DashboardFunction: SAM_FUNCTION := dashboard
+build-CastFunction:      SAM_FUNCTION := cast
 $(SAM_TARGETS):
 	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set (sam build sets it)"; exit 1; }
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags lambda.norpc -trimpath \

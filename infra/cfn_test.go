@@ -254,6 +254,8 @@ func (e *evaluator) intrinsic(t *testing.T, fn string, arg any) (any, bool) {
 			return "123456789012", true
 		case "AWS::Partition":
 			return "aws", true
+		case "AWS::URLSuffix":
+			return "amazonaws.com", true
 		case "AWS::StackName":
 			return "voting", true
 		}
