@@ -47,7 +47,8 @@ func find(alarms []alarm, namespace, metric string, dims map[string]string) []al
 }
 
 // TestTemplateAlarms: in every deployment each function has an Errors and a
-// Throttles alarm, the failed-batch queue an alarm on its visible messages,
+// Throttles alarm, the cast API an alarm on its 5xx answers, the
+// failed-batch queue an alarm on its visible messages,
 // every consumer group of infra.Triggers a lag alarm on its topic (MSK's
 // MaxOffsetLag or, for self-managed Kafka, Lambda's OffsetLag), the tally an
 // alarm on its rejections; all notify AlarmTopicArn when it is given, and
@@ -74,11 +75,13 @@ func TestTemplateAlarms(t *testing.T) {
 					t.Errorf("%s: %d alarms on %s %s %v, want 1", what, len(got), namespace, metric, dims)
 				}
 			}
-			for _, fn := range infra.Functions {
+			for _, fn := range deployed() {
 				dims := map[string]string{"FunctionName": "ref:" + logicalID(fn)}
 				one(fn+" errors", "AWS/Lambda", "Errors", dims)
 				one(fn+" throttles", "AWS/Lambda", "Throttles", dims)
 			}
+			// HTTP APIs publish 5xx (not REST's 5XXError) by ApiId.
+			one("cast API 5xx", "AWS/ApiGateway", "5xx", map[string]string{"ApiId": "ref:CastApi"})
 			one("failed batches", "AWS/SQS", "ApproximateNumberOfMessagesVisible",
 				map[string]string{"QueueName": "getatt:FailedBatchesQueue.QueueName"})
 			one("tally rejections", "VotingPipeline", "VotesRejected",
@@ -99,7 +102,7 @@ func TestTemplateAlarms(t *testing.T) {
 						map[string]string{"FunctionName": "ref:" + logicalID(tr.Function)})
 				}
 			}
-			if len(alarms) != 2*len(infra.Functions)+2+len(infra.Triggers) {
+			if len(alarms) != 2*len(deployed())+3+len(infra.Triggers) {
 				t.Errorf("%d alarms; a new one needs its place in this test and in infra/README.md", len(alarms))
 			}
 

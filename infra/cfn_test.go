@@ -40,11 +40,13 @@ type cfnParameter struct {
 }
 
 type cfnResource struct {
-	Type       string         `yaml:"Type"`
-	Condition  string         `yaml:"Condition"`
-	Metadata   map[string]any `yaml:"Metadata"`
-	Properties map[string]any `yaml:"Properties"`
-	DependsOn  any            `yaml:"DependsOn"`
+	Type                string         `yaml:"Type"`
+	Condition           string         `yaml:"Condition"`
+	Metadata            map[string]any `yaml:"Metadata"`
+	Properties          map[string]any `yaml:"Properties"`
+	DependsOn           any            `yaml:"DependsOn"`
+	DeletionPolicy      string         `yaml:"DeletionPolicy"`
+	UpdateReplacePolicy string         `yaml:"UpdateReplacePolicy"`
 }
 
 type cfnOutput struct {
@@ -252,6 +254,8 @@ func (e *evaluator) intrinsic(t *testing.T, fn string, arg any) (any, bool) {
 			return "123456789012", true
 		case "AWS::Partition":
 			return "aws", true
+		case "AWS::URLSuffix":
+			return "amazonaws.com", true
 		case "AWS::StackName":
 			return "voting", true
 		}

@@ -44,21 +44,33 @@ import (
 //     checked by hand: requiredXor, requiredOr, dependentRequired,
 //     dependentExcluded, and readOnlyProperties (set by CloudFormation, never
 //     by a template).
-//   - AWS::Serverless::Function has no registry schema: it is translated the
-//     way SAM (samtranslator v1.110) translates it, Globals merged in, into
-//     the AWS::Lambda::Function it becomes, and that is validated. A SAM
-//     property the translation does not know fails the test, naming it.
+//   - The SAM types have no registry schema: they are translated the way SAM
+//     (samtranslator v1.110) translates them, and what they become is
+//     validated. An AWS::Serverless::Function, Globals merged in, becomes an
+//     AWS::Lambda::Function, and each of its HttpApi events an
+//     AWS::Lambda::Permission letting API Gateway invoke it; an
+//     AWS::Serverless::HttpApi becomes an AWS::ApiGatewayV2::Api (the
+//     OpenAPI body SAM writes, with the events' routes and the CORS
+//     configuration) and the AWS::ApiGatewayV2::Stage of its settings. A SAM
+//     property or event type the translation does not know fails the test,
+//     naming it.
 //   - A resource type with no schema in testdata/schemas fails the test,
-//     naming the type, and a schema no template uses fails it too.
+//     naming the type, and a schema no template uses fails it too. The
+//     schemas are AWS's as cfn-lint v1.51.5 bundles them (the ones from
+//     ../shared/aws-schemas are identical to those; AWS-SecretsManager-Secret
+//     comes from the bundle, git show v1.51.5:src/cfnlint/data/schemas/
+//     resources/c85175a4ebcce361.json).
 //
 // Not checked: "format" (ARN and id formats, CIDRs) is not asserted; values
 // hidden behind intrinsics (a Ref's parameter value, a Sub's result) are not
 // checked against patterns or ranges (cfn-lint resolves some of those);
 // resource attributes (DependsOn, DeletionPolicy, Metadata), Outputs,
 // Parameters and Rules; whether a property may change without replacement;
-// what SAM generates besides the function (roles, permissions, event
-// sources: the template uses none of them, and template_test.go refuses SAM
-// Events and Policies).
+// what SAM would generate that the template does not ask for (roles,
+// policies, event sources other than HttpApi: template_test.go refuses SAM
+// Policies and every event but the cast function's HttpApi routes); the
+// OpenAPI body beyond being an object (API Gateway reads it; cfn-lint runs
+// the real transform).
 
 const schemaDir = "testdata/schemas"
 
@@ -480,6 +492,8 @@ func samFunction(tpl *cfnTemplate, id string, props map[string]any) (map[string]
 		case k == "DeadLetterQueue":
 			dlq, _ := v.(map[string]any)
 			out["DeadLetterConfig"] = map[string]any{"TargetArn": dlq["TargetArn"]}
+		case k == "Events":
+			// Not a Lambda property: samEvents translates them.
 		case k == "Tags":
 			tags := []any{map[string]any{"Key": "lambda:createdBy", "Value": "SAM"}}
 			m, _ := v.(map[string]any)
@@ -499,6 +513,220 @@ func samFunction(tpl *cfnTemplate, id string, props map[string]any) (map[string]
 	return out, unknownProps
 }
 
+// samResource is one CloudFormation resource SAM makes of a template's.
+type samResource struct {
+	id, typ string
+	props   map[string]any
+}
+
+// samExpand returns the resources SAM makes of resource id, and the SAM
+// properties and event types it cannot account for (each a problem).
+// Resources of other types are returned as they are.
+func samExpand(tpl *cfnTemplate, id string, r cfnResource) ([]samResource, []string) {
+	props := map[string]any(r.Properties)
+	if props == nil {
+		props = map[string]any{}
+	}
+	switch r.Type {
+	case "AWS::Serverless::Function":
+		fn, unknownProps := samFunction(tpl, id, props)
+		var problems []string
+		for _, p := range unknownProps {
+			problems = append(problems, fmt.Sprintf("SAM property %s is not checked: SAM neither copies nor translates it into the AWS::Lambda::Function as far as samFunction (schema_test.go) knows; a typo, or teach samFunction what SAM makes of it", p))
+		}
+		out := []samResource{{id, "AWS::Lambda::Function", fn}}
+		perms, more := samEvents(id, props["Events"])
+		return append(out, perms...), append(problems, more...)
+	case "AWS::Serverless::HttpApi":
+		return samHTTPAPI(tpl, id, props)
+	}
+	return []samResource{{id, r.Type, props}}, nil
+}
+
+// samHTTPAPIEventProps are the properties of a function's HttpApi event
+// (samtranslator/model/eventsources/push.py, HttpApi).
+var samHTTPAPIEventProps = []string{"Path", "Method", "ApiId", "Stage", "Auth", "TimeoutInMillis", "RouteSettings", "PayloadFormatVersion"}
+
+// samEvents returns the AWS::Lambda::Permission SAM makes of each HttpApi
+// event of function fn (push.py, HttpApi._get_permission): API Gateway may
+// invoke it for the event's method and path (path parameters as *) on any
+// stage of the API.
+func samEvents(fn string, events any) ([]samResource, []string) {
+	evs, _ := events.(map[string]any)
+	var out []samResource
+	var problems []string
+	for _, name := range slices.Sorted(maps.Keys(evs)) {
+		ev, _ := evs[name].(map[string]any)
+		if ev["Type"] != "HttpApi" {
+			problems = append(problems, fmt.Sprintf("SAM event %s of type %v is not checked: samEvents (schema_test.go) translates HttpApi events only; teach it what SAM makes of this type", name, ev["Type"]))
+			continue
+		}
+		p, _ := ev["Properties"].(map[string]any)
+		for _, k := range slices.Sorted(maps.Keys(p)) {
+			if !slices.Contains(samHTTPAPIEventProps, k) {
+				problems = append(problems, fmt.Sprintf("SAM event %s: HttpApi property %s is not one SAM knows (%v)", name, k, samHTTPAPIEventProps))
+			}
+		}
+		if v, ok := p["PayloadFormatVersion"]; ok && v != "1.0" && v != "2.0" {
+			problems = append(problems, fmt.Sprintf("SAM event %s: PayloadFormatVersion %v, want 1.0 or 2.0", name, v))
+		}
+		method, _ := p["Method"].(string)
+		path, _ := p["Path"].(string)
+		if method == "" || path == "" || p["ApiId"] == nil {
+			problems = append(problems, fmt.Sprintf("SAM event %s: an HttpApi event of an explicit API needs ApiId, Method and Path", name))
+			continue
+		}
+		method = strings.ToUpper(method)
+		if method == "ANY" {
+			method = "*"
+		}
+		if len(path) > 1 {
+			path = strings.TrimSuffix(path, "/")
+		}
+		path = regexp.MustCompile(`\{[^}]+\}`).ReplaceAllString(path, "*")
+		out = append(out, samResource{fn + name + "Permission", "AWS::Lambda::Permission", map[string]any{
+			"Action":       "lambda:InvokeFunction",
+			"FunctionName": map[string]any{"Ref": fn},
+			"Principal":    "apigateway.amazonaws.com",
+			"SourceArn": map[string]any{"Fn::Sub": []any{
+				"arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${__ApiId__}/${__Stage__}/" + method + path,
+				map[string]any{"__ApiId__": p["ApiId"], "__Stage__": "*"},
+			}},
+		}})
+	}
+	return out, problems
+}
+
+// samHTTPAPIProps are the AWS::Serverless::HttpApi properties SAM knows
+// (samtranslator/model/sam_resources.py, SamHttpApi) that this translation
+// handles; Auth, Domain, DefinitionUri, DefinitionBody and PropagateTags it
+// does not.
+var samHTTPAPIProps = []string{"Name", "StageName", "Tags", "StageVariables", "CorsConfiguration", "AccessLogSettings", "DefaultRouteSettings", "RouteSettings", "FailOnWarnings", "Description", "DisableExecuteApiEndpoint"}
+
+// samCORSKeys are the keys of an HttpApi's CorsConfiguration and the
+// OpenAPI extension's keys SAM writes them as (http_api_generator.py,
+// _add_cors).
+var samCORSKeys = map[string]string{
+	"AllowOrigins": "allowOrigins", "AllowHeaders": "allowHeaders", "AllowMethods": "allowMethods",
+	"ExposeHeaders": "exposeHeaders", "MaxAge": "maxAge", "AllowCredentials": "allowCredentials",
+}
+
+// samHTTPAPI returns the AWS::ApiGatewayV2::Api and AWS::ApiGatewayV2::Stage
+// SAM makes of an HttpApi (model/api/http_api_generator.py): the API's
+// OpenAPI body holds the routes of the functions' HttpApi events on it, the
+// CORS configuration, the title and description; the stage (named
+// $default unless StageName says otherwise, deployed automatically) holds
+// the throttling, route settings, access logging and variables.
+func samHTTPAPI(tpl *cfnTemplate, id string, props map[string]any) ([]samResource, []string) {
+	var problems []string
+	for _, k := range slices.Sorted(maps.Keys(props)) {
+		if !slices.Contains(samHTTPAPIProps, k) {
+			problems = append(problems, fmt.Sprintf("SAM property %s is not checked: samHTTPAPI (schema_test.go) does not translate it into the AWS::ApiGatewayV2::Api or Stage; a typo, or teach it what SAM makes of it", k))
+		}
+	}
+	paths := map[string]any{}
+	for _, fid := range slices.Sorted(maps.Keys(tpl.Resources)) {
+		f := tpl.Resources[fid]
+		if f.Type != "AWS::Serverless::Function" {
+			continue
+		}
+		evs, _ := f.Properties["Events"].(map[string]any)
+		for _, name := range slices.Sorted(maps.Keys(evs)) {
+			ev, _ := evs[name].(map[string]any)
+			p, _ := ev["Properties"].(map[string]any)
+			if ref, _ := p["ApiId"].(map[string]any); ev["Type"] != "HttpApi" || ref["Ref"] != id {
+				continue
+			}
+			path, _ := p["Path"].(string)
+			method, _ := p["Method"].(string)
+			ops, _ := paths[path].(map[string]any)
+			if ops == nil {
+				ops = map[string]any{}
+				paths[path] = ops
+			}
+			integration := map[string]any{
+				"type": "aws_proxy", "httpMethod": "POST",
+				"uri": map[string]any{"Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${" + fid + ".Arn}/invocations"},
+			}
+			if v, ok := p["PayloadFormatVersion"]; ok {
+				integration["payloadFormatVersion"] = v
+			}
+			op := map[string]any{"x-amazon-apigateway-integration": integration, "responses": map[string]any{}}
+			var params []any
+			for _, m := range regexp.MustCompile(`\{([^}]+)\}`).FindAllStringSubmatch(path, -1) {
+				params = append(params, map[string]any{"in": "path", "name": m[1], "required": true})
+			}
+			if params != nil {
+				op["parameters"] = params
+			}
+			ops[strings.ToLower(method)] = op
+		}
+	}
+	body := map[string]any{
+		"openapi": "3.0.1",
+		"info":    map[string]any{"version": "1.0", "title": map[string]any{"Ref": "AWS::StackName"}},
+		"paths":   paths,
+		"tags":    []any{map[string]any{"name": "httpapi:createdBy", "x-amazon-apigateway-tag-value": "SAM"}},
+	}
+	if d, ok := props["Description"]; ok {
+		body["info"].(map[string]any)["description"] = d
+	}
+	if n, ok := props["Name"]; ok {
+		body["info"].(map[string]any)["title"] = n
+	}
+	if d, ok := props["DisableExecuteApiEndpoint"]; ok {
+		body["x-amazon-apigateway-endpoint-configuration"] = map[string]any{"disableExecuteApiEndpoint": d}
+	}
+	switch c := props["CorsConfiguration"].(type) {
+	case nil:
+	case bool:
+		if c {
+			body["x-amazon-apigateway-cors"] = map[string]any{"allowOrigins": []any{"*"}, "allowHeaders": []any{"*"}, "allowMethods": []any{"*"}}
+		}
+	case map[string]any:
+		cors := map[string]any{}
+		for _, k := range slices.Sorted(maps.Keys(c)) {
+			key, ok := samCORSKeys[k]
+			if !ok {
+				problems = append(problems, fmt.Sprintf("CorsConfiguration.%s is not a key SAM knows (%v)", k, slices.Sorted(maps.Keys(samCORSKeys))))
+				continue
+			}
+			if k == "AllowCredentials" && c[k] == false {
+				continue // SAM writes it only when true
+			}
+			cors[key] = c[k]
+		}
+		body["x-amazon-apigateway-cors"] = cors
+	default:
+		problems = append(problems, fmt.Sprintf("CorsConfiguration is %T, want true or a map", c))
+	}
+	api := map[string]any{"Body": body}
+	if f, ok := props["FailOnWarnings"]; ok {
+		api["FailOnWarnings"] = f
+	}
+	out := []samResource{{id, "AWS::ApiGatewayV2::Api", api}}
+
+	stageProps := []string{"StageName", "StageVariables", "AccessLogSettings", "DefaultRouteSettings", "RouteSettings"}
+	if !slices.ContainsFunc(stageProps, func(k string) bool { _, ok := props[k]; return ok }) {
+		return out, problems // API Gateway's own $default stage
+	}
+	tags := map[string]any{"httpapi:createdBy": "SAM"}
+	if t, ok := props["Tags"].(map[string]any); ok {
+		maps.Copy(tags, t)
+	}
+	stage := map[string]any{"ApiId": map[string]any{"Ref": id}, "StageName": "$default", "AutoDeploy": true, "Tags": tags}
+	for _, k := range stageProps {
+		if v, ok := props[k]; ok {
+			stage[k] = v
+		}
+	}
+	stageID := id + "ApiGatewayDefaultStage"
+	if n, ok := stage["StageName"].(string); ok && n != "$default" {
+		stageID = id + n + "Stage"
+	}
+	return append(out, samResource{stageID, "AWS::ApiGatewayV2::Stage", stage}), problems
+}
+
 // ------------------------------------------------------------- validation
 
 var printer = message.NewPrinter(language.English)
@@ -510,53 +738,59 @@ func schemaProblems(t *testing.T, name string, tpl *cfnTemplate, used map[string
 	t.Helper()
 	schemas := loadSchemas(t)
 	var problems []string
-	for _, id := range slices.Sorted(maps.Keys(tpl.Resources)) {
-		r := tpl.Resources[id]
-		typ := r.Type
-		props := map[string]any(r.Properties)
-		if props == nil {
-			props = map[string]any{}
+	for _, tid := range slices.Sorted(maps.Keys(tpl.Resources)) {
+		r := tpl.Resources[tid]
+		expanded, samProblems := samExpand(tpl, tid, r)
+		for _, p := range samProblems {
+			problems = append(problems, fmt.Sprintf("%s: %s (%s): %s", name, tid, r.Type, p))
 		}
-		where := fmt.Sprintf("%s: %s (%s)", name, id, typ)
-		if typ == "AWS::Serverless::Function" {
-			var unknownProps []string
-			props, unknownProps = samFunction(tpl, id, props)
-			for _, p := range unknownProps {
-				problems = append(problems, fmt.Sprintf("%s: SAM property %s is not checked: SAM neither copies nor translates it into the AWS::Lambda::Function as far as samFunction (schema_test.go) knows; a typo, or teach samFunction what SAM makes of it", where, p))
-			}
-			typ = "AWS::Lambda::Function"
-			where = fmt.Sprintf("%s: %s (AWS::Serverless::Function as %s)", name, id, typ)
+		for _, x := range expanded {
+			problems = append(problems, resourceProblems(t, schemas, tpl, name, tid, r, x, used)...)
 		}
-		s := schemas[typ]
-		if s == nil {
-			hint := "copy it from ../shared/aws-schemas"
-			if strings.HasPrefix(typ, "AWS::Serverless::") {
-				hint = "SAM types have none: teach the test what SAM makes of it"
-			}
-			problems = append(problems, fmt.Sprintf("%s: no schema for resource type %s in infra/%s: %s", where, typ, schemaDir, hint))
-			continue
+	}
+	return problems
+}
+
+// resourceProblems validates x, which SAM makes of the template's resource
+// tid (r) or which is r itself.
+func resourceProblems(t *testing.T, schemas map[string]*cfnSchema, tpl *cfnTemplate, name, tid string, r cfnResource, x samResource, used map[string]bool) []string {
+	t.Helper()
+	var problems []string
+	id, typ, props := x.id, x.typ, x.props
+	where := fmt.Sprintf("%s: %s (%s)", name, id, typ)
+	if r.Type != typ {
+		where = fmt.Sprintf("%s: %s (%s as %s)", name, id, r.Type, typ)
+		if id != tid {
+			where = fmt.Sprintf("%s: %s (%s, made by SAM of %s %s)", name, id, typ, r.Type, tid)
 		}
-		used[typ] = true
-		combos, err := combinations(tpl, props, r.Condition)
+	}
+	s := schemas[typ]
+	if s == nil {
+		hint := "copy it from ../shared/aws-schemas"
+		if strings.HasPrefix(typ, "AWS::Serverless::") {
+			hint = "SAM types have none: teach the test what SAM makes of it"
+		}
+		return append(problems, fmt.Sprintf("%s: no schema for resource type %s in infra/%s: %s", where, typ, schemaDir, hint))
+	}
+	used[typ] = true
+	combos, err := combinations(tpl, props, r.Condition)
+	if err != nil {
+		return append(problems, fmt.Sprintf("%s: %v", where, err))
+	}
+	seen := map[string]bool{}
+	for _, conds := range combos {
+		inst, err := pickBranches(props, conds)
 		if err != nil {
-			problems = append(problems, fmt.Sprintf("%s: %v", where, err))
+			problems = append(problems, fmt.Sprintf("%s%s: %v", where, describe(conds), err))
 			continue
 		}
-		seen := map[string]bool{}
-		for _, conds := range combos {
-			inst, err := pickBranches(props, conds)
-			if err != nil {
-				problems = append(problems, fmt.Sprintf("%s%s: %v", where, describe(conds), err))
-				continue
-			}
-			key, _ := json.Marshal(inst)
-			if seen[string(key)] {
-				continue
-			}
-			seen[string(key)] = true
-			for _, p := range s.check(inst.(map[string]any)) {
-				problems = append(problems, fmt.Sprintf("%s%s: %s", where, describe(conds), p))
-			}
+		key, _ := json.Marshal(inst)
+		if seen[string(key)] {
+			continue
+		}
+		seen[string(key)] = true
+		for _, p := range s.check(inst.(map[string]any)) {
+			problems = append(problems, fmt.Sprintf("%s%s: %s", where, describe(conds), p))
 		}
 	}
 	return problems
@@ -823,6 +1057,21 @@ Resources:
       EventSourceArn: arn:aws:kafka:us-east-1:123456789012:cluster/c/1
       StartingPosition: TRIM_HORIZON
 `
+	const httpAPI = `  Api:
+    Type: AWS::Serverless::HttpApi
+    Properties:
+      FailOnWarnings: true
+      DefaultRouteSettings: { ThrottlingRateLimit: 100, ThrottlingBurstLimit: 50 }
+      CorsConfiguration: { AllowOrigins: [!Sub "https://${Topic}"], AllowMethods: [GET], MaxAge: 60 }
+      AccessLogSettings: { DestinationArn: !Ref Topic, Format: $context.requestId }
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: .
+      Handler: bootstrap
+      Runtime: provided.al2023
+      Role: arn:aws:iam::123456789012:role/r
+`
 	for _, tc := range []struct {
 		name, resources string
 		want            []string // substrings of one problem each; none: valid
@@ -874,6 +1123,23 @@ Resources:
       Role: arn:aws:iam::123456789012:role/r
       AutoPublishAlias: live
 `, []string{"SAM property AutoPublishAlias is not checked"}},
+		{"an HttpApi event property SAM does not know", httpAPI + `      Events:
+        Page: { Type: HttpApi, Properties: { ApiId: !Ref Api, Method: GET, Path: /, Payload: "2.0" } }
+`, []string{"Fn (AWS::Serverless::Function): SAM event Page: HttpApi property Payload is not one SAM knows"}},
+		{"a SAM event type the test cannot translate", httpAPI + `      Events:
+        Queue: { Type: SQS, Properties: { Queue: !Ref Topic } }
+`, []string{"SAM event Queue of type SQS is not checked"}},
+		{"a stage setting of the wrong type", strings.Replace(httpAPI, "ThrottlingBurstLimit: 50", "ThrottlingBurstLimit: lots", 1), []string{
+			"ApiApiGatewayDefaultStage (AWS::ApiGatewayV2::Stage, made by SAM of AWS::Serverless::HttpApi Api): /DefaultRouteSettings/ThrottlingBurstLimit: type"}},
+		{"an unknown access log setting", strings.Replace(httpAPI, "Format: $context.requestId", "Formatt: $context.requestId", 1), []string{
+			"ApiApiGatewayDefaultStage", "/AccessLogSettings: additionalProperties", "'Formatt'"}},
+		{"an HttpApi property the test cannot translate", strings.Replace(httpAPI, "      FailOnWarnings: true\n", "      FailOnWarnings: true\n      Domain: { DomainName: vote.example.org }\n", 1), []string{
+			"Api (AWS::Serverless::HttpApi): SAM property Domain is not checked"}},
+		{"a CORS key SAM does not know", strings.Replace(httpAPI, "AllowOrigins:", "AllowOrigin:", 1), []string{
+			"CorsConfiguration.AllowOrigin is not a key SAM knows"}},
+		{"an HttpApi, its stage and a route's permission", httpAPI + `      Events:
+        Page: { Type: HttpApi, Properties: { ApiId: !Ref Api, Method: GET, Path: "/a/{b}", PayloadFormatVersion: "2.0" } }
+`, nil},
 		{"a resource type with no schema", `  Sub:
     Type: AWS::SNS::Subscription
     Properties:

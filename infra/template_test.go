@@ -2,7 +2,9 @@ package infra_test
 
 import (
 	"fmt"
+	"maps"
 	"os"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -18,6 +20,65 @@ const templatePath = "../template.yaml"
 // logicalID is a function's resource name in template.yaml.
 func logicalID(function string) string {
 	return strings.ToUpper(function[:1]) + function[1:] + "Function"
+}
+
+// deployed are the functions template.yaml deploys: infra.Functions and the
+// cast function, which is not among them yet (once it is, it is not
+// counted twice).
+func deployed() []string {
+	fns := slices.Clone(infra.Functions)
+	if !slices.Contains(fns, infra.Cast) {
+		fns = append(fns, infra.Cast)
+	}
+	return fns
+}
+
+// physicalIDs stand for what CloudFormation makes of the template's
+// references once deployed, so that a value built from them can be checked
+// as the function will see it (a URL, an ARN).
+var physicalIDs = map[string]string{
+	"ref:CastApi": "a1b2c3d4e5",
+	"getatt:DashboardDistribution.DomainName": "d111111abcdef8.cloudfront.net",
+	"ref:DashboardBucket":                     "voting-dashboardbucket-1a2b3c4d5e6f",
+	"ref:TokensBucket":                        "voting-tokensbucket-6f5e4d3c2b1a",
+	"ref:TokenKeySecret":                      "arn:aws:secretsmanager:us-east-1:123456789012:secret:TokenKeySecret-AbCdEf",
+}
+
+// physical returns v with the references replaced by physicalIDs; a
+// reference it has no value for fails the test.
+func physical(t *testing.T, v string) string {
+	t.Helper()
+	for ref, id := range physicalIDs {
+		v = strings.ReplaceAll(v, ref, id)
+	}
+	if strings.Contains(v, "ref:") || strings.Contains(v, "getatt:") {
+		t.Errorf("%q: give physicalIDs a deployed value for its reference", v)
+	}
+	return v
+}
+
+// castEnv is the cast function's configuration: the parts
+// functions/cast/main.go composes.
+type castEnv struct {
+	config.Database
+	config.Kafka
+	config.Topics
+	config.Records
+	config.Tokens
+	config.Cast
+	config.Log
+	config.AWS
+}
+
+// environment returns a function's template environment as the deployed
+// function sees it.
+func environment(t *testing.T, e *evaluator, res map[string]cfnResource, fn string) map[string]string {
+	t.Helper()
+	env := map[string]string{}
+	for k, v := range function(t, e, res, logicalID(fn))["Environment"].(map[string]any)["Variables"].(map[string]any) {
+		env[k] = physical(t, fmt.Sprint(v))
+	}
+	return env
 }
 
 // required are test values for the parameters that have no default.
@@ -117,14 +178,14 @@ func TestTemplateFunctions(t *testing.T) {
 	}
 	slices.Sort(fns)
 	var want []string
-	for _, fn := range infra.Functions {
+	for _, fn := range deployed() {
 		want = append(want, logicalID(fn))
 	}
 	slices.Sort(want)
 	if !slices.Equal(fns, want) {
 		t.Fatalf("functions %v, want %v", fns, want)
 	}
-	for _, fn := range infra.Functions {
+	for _, fn := range deployed() {
 		id := logicalID(fn)
 		t.Run(fn, func(t *testing.T) {
 			f := function(t, e, res, id)
@@ -165,8 +226,11 @@ func TestTemplateFunctions(t *testing.T) {
 }
 
 // TestTemplateConfiguration: for every way to deploy, the environment the
-// template gives each function is a valid Lambda configuration, with the
-// topics of the defaults and the Kafka security the parameters ask for.
+// template gives each function is a valid Lambda configuration (the cast
+// function's also as its own parts), with the topics of the defaults, the
+// Kafka security the parameters ask for, the token key for exactly the
+// functions that hash tokens, the tokens bucket for register, the
+// dashboard's origin for cast and the cast API's URL for the dashboard.
 func TestTemplateConfiguration(t *testing.T) {
 	tpl := loadTemplate(t, templatePath)
 	def := defaultConfig(t)
@@ -187,12 +251,9 @@ func TestTemplateConfiguration(t *testing.T) {
 		t.Run(sc.name, func(t *testing.T) {
 			e := newEvaluator(t, tpl, sc.values)
 			res := e.resources(t)
-			for _, fn := range infra.Functions {
-				f := function(t, e, res, logicalID(fn))
-				env := map[string]string{}
-				for k, v := range f["Environment"].(map[string]any)["Variables"].(map[string]any) {
-					env[k] = fmt.Sprint(v)
-				}
+			castURL := physical(t, fmt.Sprint(e.eval(t, tpl.Outputs["CastApiUrl"].Value)))
+			for _, fn := range deployed() {
+				env := environment(t, e, res, fn)
 				cfg, err := config.LoadFrom[config.Config](env, config.Lambda)
 				if err != nil {
 					t.Errorf("%s: the template's environment is not a valid configuration: %v", fn, err)
@@ -208,8 +269,39 @@ func TestTemplateConfiguration(t *testing.T) {
 				if cfg.Kafka.SASLMechanism != wantMech {
 					t.Errorf("%s: KAFKA_SASL_MECHANISM %q, want %q", fn, cfg.Kafka.SASLMechanism, wantMech)
 				}
-				if fn == infra.Dashboard && cfg.Dashboard.Bucket != "ref:DashboardBucket" {
+				if fn == infra.Dashboard && cfg.Dashboard.Bucket != physicalIDs["ref:DashboardBucket"] {
 					t.Errorf("dashboard: DASHBOARD_BUCKET is %q, want the template's bucket", cfg.Dashboard.Bucket)
+				}
+				// Register hashes the tokens it issues, cast the tokens it is
+				// given: they, and only they, get the key.
+				hashes := fn == infra.Register || fn == infra.Cast
+				if got, want := cfg.Tokens.KeySecretARN, map[bool]string{true: physicalIDs["ref:TokenKeySecret"]}[hashes]; got != want {
+					t.Errorf("%s: TOKEN_KEY_SECRET_ARN is %q, want %q", fn, got, want)
+				}
+				if got, want := cfg.Tokens.Bucket, map[bool]string{true: physicalIDs["ref:TokensBucket"]}[fn == infra.Register]; got != want {
+					t.Errorf("%s: TOKENS_BUCKET is %q, want %q (register writes the tokens; nothing reads them)", fn, got, want)
+				}
+				switch fn {
+				case infra.Dashboard:
+					// ballot.html, the link and the QR code point at the API.
+					if cfg.Cast.URL != castURL || cfg.Cast.PublicURL() != castURL {
+						t.Errorf("dashboard: CAST_URL is %q, want the CastApiUrl output %q", cfg.Cast.URL, castURL)
+					}
+				case infra.Cast:
+					env["AWS_REGION"], env["AWS_LAMBDA_FUNCTION_NAME"] = "us-east-1", "voting-CastFunction-1A2B3C" // as Lambda sets them
+					c, err := config.LoadFrom[castEnv](env, config.Lambda)
+					if err != nil {
+						t.Errorf("cast: the template's environment is not a valid configuration of its parts: %v", err)
+						break
+					}
+					if want := "https://" + physicalIDs["getatt:DashboardDistribution.DomainName"]; c.Cast.AllowedOrigin != want {
+						t.Errorf("cast: CAST_ALLOWED_ORIGIN is %q, want the dashboard's origin %s", c.Cast.AllowedOrigin, want)
+					}
+					// One request per instance at a time: a pool of 2 keeps
+					// instances x connections within what RDS allows.
+					if c.Database.MaxConns > 2 {
+						t.Errorf("cast: DATABASE_MAX_CONNS is %d; an instance serves one request at a time", c.Database.MaxConns)
+					}
 				}
 			}
 		})
@@ -243,13 +335,18 @@ func TestTemplateMappings(t *testing.T) {
 					fn := strings.TrimPrefix(fmt.Sprint(r.Properties["FunctionName"]), "ref:")
 					byFunction[fn] = append(byFunction[fn], r.Properties)
 				case "AWS::Serverless::Function":
-					if ev, ok := r.Properties["Events"]; ok {
+					// The cast function's HttpApi routes are its only
+					// events (TestTemplateCastApi).
+					if ev, ok := r.Properties["Events"]; ok && id != logicalID(infra.Cast) {
 						t.Errorf("%s has SAM Events %v; the mappings are EventSourceMapping resources", id, ev)
 					}
 				}
 			}
 			if m := byFunction[logicalID(infra.Register)]; len(m) != 0 {
 				t.Errorf("register has %d mappings; it is invoked directly", len(m))
+			}
+			if m := byFunction[logicalID(infra.Cast)]; len(m) != 0 {
+				t.Errorf("cast has %d mappings; it is invoked by its HTTP API", len(m))
 			}
 			for _, tr := range infra.Triggers {
 				maps := byFunction[logicalID(tr.Function)]
@@ -339,7 +436,11 @@ func TestTemplateMappings(t *testing.T) {
 var unscopedActions = []string{"ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups", "ec2:DescribeVpcs"}
 
 // TestTemplateLeastPrivilege: every allowed action is scoped to resources,
-// and each function may touch exactly the topics, group and bucket it uses.
+// and each function may touch exactly the topics, group, buckets and
+// secrets it uses: the cast function exactly its log group, network
+// interfaces, the database, SCRAM and token key secrets and the votes topic;
+// register writes the tokens (and nothing else of their bucket) and reads
+// the token key; nothing else may touch either.
 func TestTemplateLeastPrivilege(t *testing.T) {
 	tpl := loadTemplate(t, templatePath)
 	def := defaultConfig(t)
@@ -348,6 +449,7 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 			e := newEvaluator(t, tpl, sc.values)
 			res := e.resources(t)
 			granted := map[string]map[string][]string{} // role -> action -> resources
+			conditions := map[string]map[string][]any{} // role -> action -> its statements' conditions
 			for id, r := range res {
 				var docs []any
 				switch r.Type {
@@ -364,6 +466,7 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 					continue
 				}
 				granted[id] = map[string][]string{}
+				conditions[id] = map[string][]any{}
 				for _, d := range docs {
 					for _, st := range d.(map[string]any)["Statement"].([]any) {
 						s := st.(map[string]any)
@@ -387,6 +490,9 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 								}
 							}
 							granted[id][a] = append(granted[id][a], resources...)
+							if c := s["Condition"]; c != nil {
+								conditions[id][a] = append(conditions[id][a], c)
+							}
 						}
 						if r.Type == "AWS::S3::BucketPolicy" && s["Condition"] == nil {
 							t.Errorf("%s: allows %v with no condition", id, actions)
@@ -396,6 +502,8 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 			}
 
 			kafka := e.params["KafkaAuth"] == "IAM"
+			scram := e.params["KafkaAuth"] == "SCRAM"
+			kmsKey, _ := e.params["SecretsKmsKeyArn"].(string)
 			prefix := "arn:aws:kafka:us-east-1:123456789012:"
 			cluster := strings.TrimPrefix(clusterArn, prefix+"cluster/")
 			topicArn := func(topic string) string { return prefix + "topic/" + cluster + "/" + topic }
@@ -404,19 +512,52 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 				infra.Ballot:    {def.Topics.Votes, def.Topics.VotersDLQ},
 				infra.Tally:     {def.Topics.CandidateTotals, def.Topics.TurnoutTotals, def.Topics.VotesDLQ},
 				infra.Dashboard: nil,
+				infra.Cast:      {def.Topics.Votes},
 			}
-			for _, fn := range infra.Functions {
+			sorted := func(l []string) []string { l = slices.Clone(l); slices.Sort(l); return l }
+			viaService := func(role, action, service string) {
+				t.Helper()
+				want := map[string]any{"StringEquals": map[string]any{"kms:ViaService": service + ".us-east-1.amazonaws.com"}}
+				if got := conditions[role][action]; len(got) != 1 || !reflect.DeepEqual(got[0], want) {
+					t.Errorf("%s: %s conditions %v, want only through %s", role, action, got, service)
+				}
+			}
+			for _, fn := range deployed() {
 				role := strings.TrimSuffix(strings.TrimPrefix(fmt.Sprint(res[logicalID(fn)].Properties["Role"]), "getatt:"), ".Arn")
 				g := granted[role]
 				if g == nil {
 					t.Errorf("%s: no role %s", fn, role)
 					continue
 				}
-				if !slices.Contains(g["secretsmanager:GetSecretValue"], fmt.Sprint(required["DatabaseSecretArn"])) {
-					t.Errorf("%s: cannot read the database secret", fn)
+				// Secrets: the database's, SCRAM's when used, and the token
+				// key for the two functions that hash tokens; exactly.
+				wantSecrets := []string{fmt.Sprint(required["DatabaseSecretArn"])}
+				if scram {
+					wantSecrets = append(wantSecrets, fmt.Sprint(e.params["KafkaScramSecretArn"]))
 				}
-				if e.params["KafkaAuth"] == "SCRAM" && !slices.Contains(g["secretsmanager:GetSecretValue"], fmt.Sprint(e.params["KafkaScramSecretArn"])) {
-					t.Errorf("%s: cannot read the SCRAM secret", fn)
+				if fn == infra.Register || fn == infra.Cast {
+					wantSecrets = append(wantSecrets, "ref:TokenKeySecret")
+				}
+				if got := sorted(g["secretsmanager:GetSecretValue"]); !slices.Equal(got, sorted(wantSecrets)) {
+					t.Errorf("%s: may read secrets %v, want exactly %v", fn, got, sorted(wantSecrets))
+				}
+				if kmsKey != "" {
+					if got := g["kms:Decrypt"]; !slices.Equal(got, []string{kmsKey}) {
+						t.Errorf("%s: kms:Decrypt on %v, want the secrets' key %s", fn, got, kmsKey)
+					}
+					viaService(role, "kms:Decrypt", "secretsmanager")
+				} else if got := g["kms:Decrypt"]; len(got) > 0 {
+					t.Errorf("%s: kms:Decrypt on %v with no SecretsKmsKeyArn", fn, got)
+				}
+				// Register's token objects are encrypted with the key when
+				// there is one; nothing else writes to S3 with it.
+				if fn == infra.Register && kmsKey != "" {
+					if got := g["kms:GenerateDataKey"]; !slices.Equal(got, []string{kmsKey}) {
+						t.Errorf("register: kms:GenerateDataKey on %v, want %s (SSE-KMS of the tokens)", got, kmsKey)
+					}
+					viaService(role, "kms:GenerateDataKey", "s3")
+				} else if got := g["kms:GenerateDataKey"]; len(got) > 0 {
+					t.Errorf("%s: kms:GenerateDataKey on %v", fn, got)
 				}
 				var written []string
 				for _, r := range g["kafka-cluster:WriteData"] {
@@ -471,10 +612,67 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 				} else if send := g["sqs:SendMessage"]; len(send) > 0 {
 					t.Errorf("%s: may send to %v, but its mapping has no failure destination", fn, send)
 				}
-				if put := g["s3:PutObject"]; (fn == infra.Dashboard) != (len(put) > 0) {
-					t.Errorf("%s: s3:PutObject on %v", fn, put)
-				} else if fn == infra.Dashboard && !slices.Equal(put, []string{"getatt:DashboardBucket.Arn/*"}) {
-					t.Errorf("dashboard: s3:PutObject on %v, want the dashboard bucket only", put)
+				// S3: the dashboard writes its bucket, register the tokens
+				// under the prefix its environment names; nothing else.
+				wantPut := map[string][]string{
+					infra.Dashboard: {"getatt:DashboardBucket.Arn/*"},
+					infra.Register:  {"getatt:TokensBucket.Arn/" + environment(t, e, res, infra.Register)["TOKENS_PREFIX"] + "*"},
+				}[fn]
+				if put := g["s3:PutObject"]; !slices.Equal(put, wantPut) {
+					t.Errorf("%s: s3:PutObject on %v, want %v", fn, put, wantPut)
+				}
+			}
+
+			// The cast role, whole: nothing beyond what it needs.
+			cast := granted["CastRole"]
+			wantCast := map[string][]string{
+				"logs:CreateLogStream":           {"getatt:CastLogGroup.Arn"},
+				"logs:PutLogEvents":              {"getatt:CastLogGroup.Arn"},
+				"secretsmanager:GetSecretValue":  nil, // checked above
+				"ec2:DescribeNetworkInterfaces":  {"*"},
+				"ec2:DescribeSubnets":            {"*"},
+				"ec2:DescribeSecurityGroups":     {"*"},
+				"ec2:DescribeVpcs":               {"*"},
+				"ec2:CreateNetworkInterface":     nil, // the VPC's, as every function
+				"ec2:DeleteNetworkInterface":     nil,
+				"ec2:AssignPrivateIpAddresses":   nil,
+				"ec2:UnassignPrivateIpAddresses": nil,
+			}
+			if kmsKey != "" {
+				wantCast["kms:Decrypt"] = []string{kmsKey}
+			}
+			if kafka && e.params["KafkaSource"] == "MSK" {
+				wantCast["kafka-cluster:Connect"] = []string{clusterArn}
+				wantCast["kafka-cluster:WriteDataIdempotently"] = []string{clusterArn}
+				wantCast["kafka-cluster:DescribeTopic"] = []string{topicArn(def.Topics.Votes)}
+				wantCast["kafka-cluster:WriteData"] = []string{topicArn(def.Topics.Votes)}
+			}
+			if got, want := slices.Sorted(maps.Keys(cast)), slices.Sorted(maps.Keys(wantCast)); !slices.Equal(got, want) {
+				t.Errorf("CastRole allows %v, want exactly %v", got, want)
+			}
+			for a, want := range wantCast {
+				if want != nil && !slices.Equal(sorted(cast[a]), sorted(want)) {
+					t.Errorf("CastRole: %s on %v, want %v", a, cast[a], want)
+				}
+			}
+			for _, a := range []string{"ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface"} {
+				if got := conditions["CastRole"][a]; len(got) != 1 || !strings.Contains(fmt.Sprint(got[0]), "vpc/"+fmt.Sprint(required["VpcId"])) {
+					t.Errorf("CastRole: %s not limited to the VPC: %v", a, got)
+				}
+			}
+
+			// Nothing else touches the tokens or their key: whatever grants
+			// name the tokens bucket or the key secret are the ones above.
+			for role, g := range granted {
+				for a, rs := range g {
+					for _, r := range rs {
+						if strings.Contains(r, "TokensBucket") && !(role == "RegisterRole" && a == "s3:PutObject") {
+							t.Errorf("%s: %s on %s; only register writes the tokens, and nothing reads them", role, a, r)
+						}
+						if r == "ref:TokenKeySecret" && !(a == "secretsmanager:GetSecretValue" && (role == "RegisterRole" || role == "CastRole")) {
+							t.Errorf("%s: %s on the token key", role, a)
+						}
+					}
 				}
 			}
 		})
@@ -488,7 +686,8 @@ var (
 )
 
 // TestTemplateNoPlaintextSecrets: no credential is written in the template;
-// the functions get the database and SCRAM credentials from Secrets Manager.
+// the functions get the database and SCRAM credentials and the token key
+// from Secrets Manager, never the key itself in their environment.
 func TestTemplateNoPlaintextSecrets(t *testing.T) {
 	tpl := loadTemplate(t, templatePath)
 	raw := map[string]any{"Parameters": map[string]any{}, "Resources": map[string]any{}, "Globals": tpl.Globals.Function}
@@ -512,11 +711,14 @@ func TestTemplateNoPlaintextSecrets(t *testing.T) {
 	for _, sc := range scenarios() {
 		e := newEvaluator(t, tpl, sc.values)
 		res := e.resources(t)
-		for _, fn := range infra.Functions {
+		for _, fn := range deployed() {
 			vars := function(t, e, res, logicalID(fn))["Environment"].(map[string]any)["Variables"].(map[string]any)
 			for k := range vars {
 				if (strings.Contains(k, "PASSWORD") || strings.Contains(k, "SECRET")) && !strings.HasSuffix(k, "_ARN") {
 					t.Errorf("%s (%s): environment variable %s carries a secret; use a *_SECRET_ARN", fn, sc.name, k)
+				}
+				if k == "TOKEN_KEY" {
+					t.Errorf("%s (%s): TOKEN_KEY is the token key in clear; deployed functions read TOKEN_KEY_SECRET_ARN", fn, sc.name)
 				}
 			}
 			if u := fmt.Sprint(vars["DATABASE_URL"]); credentialsInURL.MatchString(u) {
@@ -545,18 +747,30 @@ func TestTemplateOutputs(t *testing.T) {
 	if url != "https://getatt:DashboardDistribution.DomainName/index.html" {
 		t.Errorf("DashboardUrl is %s", url)
 	}
-	for _, fn := range infra.Functions {
+	for _, fn := range deployed() {
 		out, ok := tpl.Outputs[logicalID(fn)+"Name"]
 		if !ok || fmt.Sprint(e.eval(t, out.Value)) != "ref:"+logicalID(fn) {
 			t.Errorf("no output %sName with the function's name", logicalID(fn))
 		}
 	}
+	// The ballot page is GET / of the API's $default stage; the dashboard
+	// links to the same URL.
+	if url := fmt.Sprint(e.eval(t, tpl.Outputs["CastApiUrl"].Value)); url != "https://ref:CastApi.execute-api.us-east-1.amazonaws.com/" {
+		t.Errorf("CastApiUrl is %s", url)
+	}
+	for out, want := range map[string]string{"TokensBucketName": "ref:TokensBucket", "TokenKeySecretArn": "ref:TokenKeySecret"} {
+		if o, ok := tpl.Outputs[out]; !ok || fmt.Sprint(e.eval(t, o.Value)) != want {
+			t.Errorf("output %s is not %s", out, want)
+		}
+	}
 	res := e.resources(t)
-	bucket := res["DashboardBucket"].Properties
-	pab, _ := bucket["PublicAccessBlockConfiguration"].(map[string]any)
-	for _, k := range []string{"BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"} {
-		if pab[k] != true {
-			t.Errorf("dashboard bucket: %s is not true", k)
+	for _, b := range []string{"DashboardBucket", "TokensBucket"} {
+		bucket := res[b].Properties
+		pab, _ := bucket["PublicAccessBlockConfiguration"].(map[string]any)
+		for _, k := range []string{"BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"} {
+			if pab[k] != true {
+				t.Errorf("%s: %s is not true", b, k)
+			}
 		}
 	}
 }
