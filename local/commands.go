@@ -236,15 +236,18 @@ would do. It refuses while a harness runs on the state directory.`,
 
 func (c *cli) benchCmd() *cobra.Command {
 	o := bench.Options{Seed: 42}
-	var asJSON bool
+	var asJSON, castBench bool
 	var cpuProfile string
+	var clients int
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure the pipeline against this machine's COPY ceiling, in scratch databases",
 		Long: `Measures, against the COPY ceiling it measures in the same run: the tally statement alone,
 the tally draining a backlog, the election end to end with per-stage records/s,
 vote-to-dashboard latency p50/p99 at --latency-rate and at full speed, and peak RSS; with
---scaling the same for 1, 2, 4 and 8 partitions. It runs in scratch databases it drops after.`,
+--scaling the same for 1, 2, 4 and 8 partitions; with --cast, ballots cast over HTTP instead
+(requests/s, latency p50/p99, errors, against the tally's drain of the same votes). It runs in
+scratch databases it drops after.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			stop, err := startCPUProfile(cpuProfile)
@@ -257,6 +260,14 @@ vote-to-dashboard latency p50/p99 at --latency-rate and at full speed, and peak 
 					o.Voters, o.Partitions, config.RedactedURL(c.cfg.Database.URL))
 			}
 			o.Log = c.log
+			if castBench {
+				res, err := bench.RunCast(cmd.Context(), c.cfg, bench.CastOptions{Voters: o.Voters, Partitions: o.Partitions,
+					Seed: o.Seed, Clients: clients, Log: c.log})
+				if err != nil {
+					return err
+				}
+				return res.Print(os.Stdout, asJSON)
+			}
 			res, err := bench.Run(cmd.Context(), c.cfg, o)
 			if err != nil {
 				return err
@@ -270,6 +281,8 @@ vote-to-dashboard latency p50/p99 at --latency-rate and at full speed, and peak 
 	f.BoolVar(&o.Scaling, "scaling", false, "also run with 1, 2, 4 and 8 partitions")
 	f.Float64Var(&o.LatencyRate, "latency-rate", bench.DefaultLatencyRate, "votes/s at which vote-to-dashboard latency is measured")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object instead of a table")
+	f.BoolVar(&castBench, "cast", false, "cast every voter's ballot over HTTP (the cast function) while the pipeline tallies: casts/s, latency, errors, against the tally's drain")
+	f.IntVar(&clients, "clients", 64, "with --cast: concurrent HTTP clients")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the benchmark to this file (go tool pprof)")
 	return cmd
 }

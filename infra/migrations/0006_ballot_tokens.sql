@@ -8,17 +8,14 @@ CREATE TABLE ballot_tokens (
 );
 
 -- A ballot the cast function accepted: its claim, taken before producing
--- the vote (a second cast of the same voter is answered 409 without
--- producing), and where the broker stored it (the receipt). The tally stays
--- the authority: a vote counts when it is in votes, whatever this table
--- says. A claim without a position whose cast failed mid-way can be taken
--- again after a minute.
+-- the vote, so that a second cast of the same voter is answered 409 without
+-- producing. The tally stays the authority: a vote counts when it is in
+-- votes, whatever this table says. A claim whose vote is not counted a
+-- minute on (its cast failed mid-way) can be taken again.
 CREATE TABLE ballots_cast (
     voter_id     text COLLATE "C" PRIMARY KEY,
     candidate_id text COLLATE "C" NOT NULL,
-    claimed_at   timestamptz NOT NULL DEFAULT now(),
-    partition    int,
-    "offset"     bigint
+    claimed_at   timestamptz NOT NULL DEFAULT now()
 );
 
 -- Which key the election's tokens are hashed under (a digest of it, not

@@ -66,7 +66,8 @@ func (p *Processor) cast(ctx context.Context, req events.APIGatewayV2HTTPRequest
 		return r
 	}
 	hash := p.Key.Hash(b.Token)
-	claim, err := p.Store.ClaimBallot(ctx, hash, b.CandidateID)
+	p.batchers()
+	claim, err := p.claims.do(ctx, election.BallotClaim{TokenHash: hash, CandidateID: b.CandidateID})
 	if err != nil {
 		return p.unavailable(ctx, "claim a ballot", err)
 	}
@@ -98,9 +99,6 @@ func (p *Processor) cast(ctx context.Context, req events.APIGatewayV2HTTPRequest
 			p.Log.WarnContext(ctx, "cast: could not release a ballot's claim; the voter can cast again in a minute", "error", rerr)
 		}
 		return p.unavailable(ctx, "produce a vote", err)
-	}
-	if err := p.Store.ConfirmBallot(ctx, claim.Voter.VoterID, rec.Partition, rec.Offset); err != nil && p.Log != nil {
-		p.Log.WarnContext(ctx, "cast: the vote is stored but its receipt could not be recorded", "error", err)
 	}
 	return reply(http.StatusAccepted, Receipt{Receipt: p.Key.Receipt(claim.Voter.VoterID, rec.Partition, rec.Offset),
 		Partition: rec.Partition, Offset: rec.Offset, CandidateID: b.CandidateID}, "no-store")

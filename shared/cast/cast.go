@@ -44,8 +44,7 @@ type Store interface {
 	Election(ctx context.Context) (*election.Election, error)
 	ElectionID(ctx context.Context) (string, error)
 	Candidates(ctx context.Context) ([]election.WeightedCandidate, error)
-	ClaimBallot(ctx context.Context, tokenHash []byte, candidateID string) (election.Claim, error)
-	ConfirmBallot(ctx context.Context, voterID string, partition int32, offset int64) error
+	ClaimBallots(ctx context.Context, ballots []election.BallotClaim) ([]election.Claim, error)
 	ReleaseBallot(ctx context.Context, voterID string) error
 }
 
@@ -78,6 +77,17 @@ type Processor struct {
 	limiter limiter
 	mu      sync.Mutex
 	sheet   *sheet
+	once    sync.Once
+	claims  *batcher[election.BallotClaim, election.Claim]
+}
+
+// batchers makes the claim batcher: the ballots that arrive together are
+// claimed in one statement.
+func (p *Processor) batchers() {
+	p.once.Do(func() {
+		p.claims = &batcher[election.BallotClaim, election.Claim]{run: p.Store.ClaimBallots, max: 256, workers: 2,
+			key: func(b election.BallotClaim) string { return string(b.TokenHash) }}
+	})
 }
 
 // New returns the cast function over st, producing votes with prod.

@@ -24,9 +24,15 @@ type Claim struct {
 	// stored (for every status but ClaimUnknownToken).
 	Voter     Voter
 	TokenHash []byte
-	// Stored says where an earlier accepted cast of this voter's is on the
-	// votes topic (Partition, Offset), when AlreadyVoted through a cast.
+	// Stored says where the voter's counted vote was on the votes topic
+	// (Partition, Offset), when AlreadyVoted and counted.
 	Stored    bool
 	Partition int32
 	Offset    int64
+}
+
+// BallotClaim is a ballot to claim: a token's keyed hash and the candidate.
+type BallotClaim struct {
+	TokenHash   []byte
+	CandidateID string
 }

@@ -5,27 +5,41 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/votingpipe/voting/shared/election"
 )
 
-// claimSQL looks a token's hash up and, when it is a voter's who has not
-// voted, claims that voter's ballot for the candidate, all in one
-// statement. A claim held by a cast that never got its vote stored (no
-// position) for more than a minute is taken over. The claim commits without
-// waiting for the WAL flush (synchronous_commit off for this transaction):
-// losing one in a crash only lets the voter cast again, which the tally,
-// the authority, then rejects as a second ballot.
+// claimSQL looks each ballot's token hash up and, when it is a voter's who
+// has not voted, claims that voter's ballot for the candidate: a batch of
+// ballots in one statement (the cast function groups the ballots that
+// arrive together). A claim whose vote is not counted a minute on (its cast
+// failed mid-way) is taken over. For a voter whose vote is counted it
+// returns where that vote was on the votes topic (the receipt's position). The statement commits
+// without waiting for the WAL flush (synchronous_commit off for its
+// transaction): losing a claim in a crash only lets the voter cast again,
+// which the tally, the authority, then rejects as a second ballot. The
+// batch must not hold one token twice.
 const claimSQL = `
-WITH t AS (SELECT voter_id, token_hash FROM ballot_tokens WHERE token_hash = $1),
-r AS (SELECT * FROM voters WHERE voter_id = (SELECT voter_id FROM t)),
-cand AS (SELECT EXISTS (SELECT 1 FROM candidates WHERE candidate_id = $2) AS ok),
-counted AS (SELECT EXISTS (SELECT 1 FROM votes WHERE voter_id = (SELECT voter_id FROM t)) AS yes),
-prior AS (SELECT partition, "offset" FROM ballots_cast WHERE voter_id = (SELECT voter_id FROM t)),
+WITH req AS (
+    SELECT * FROM unnest($1::bytea[], $2::text[]) WITH ORDINALITY AS q(token_hash, candidate_id, n)
+),
+t AS MATERIALIZED (
+    SELECT q.n, q.candidate_id, b.voter_id, b.token_hash,
+           EXISTS (SELECT 1 FROM candidates c WHERE c.candidate_id = q.candidate_id) AS cand_ok,
+           v.src_partition, v.src_offset, v.voter_id IS NOT NULL AS counted
+    FROM req q
+    -- Index lookups for the batch's few rows, never a scan of the roll's
+    -- tokens (LATERAL ... OFFSET 0, as in the tally).
+    LEFT JOIN LATERAL (SELECT voter_id, token_hash FROM ballot_tokens bt WHERE bt.token_hash = q.token_hash OFFSET 0) b ON true
+    LEFT JOIN LATERAL (SELECT voter_id, src_partition, src_offset FROM votes v WHERE v.voter_id = b.voter_id OFFSET 0) v ON true
+),
 claim AS (
     INSERT INTO ballots_cast (voter_id, candidate_id)
-    SELECT voter_id, $2 FROM r WHERE (SELECT ok FROM cand) AND NOT (SELECT yes FROM counted)
+    SELECT voter_id, candidate_id FROM t WHERE voter_id IS NOT NULL AND cand_ok AND NOT counted
+    ORDER BY voter_id
     ON CONFLICT (voter_id) DO UPDATE SET candidate_id = EXCLUDED.candidate_id, claimed_at = now()
-        WHERE ballots_cast."offset" IS NULL AND ballots_cast.claimed_at < now() - interval '1 minute'
+        WHERE ballots_cast.claimed_at < now() - interval '1 minute'
     RETURNING voter_id
 )
 SELECT coalesce((SELECT election_id::text FROM election), ''),
@@ -33,26 +47,57 @@ SELECT coalesce((SELECT election_id::text FROM election), ''),
        r.voter_id, r.voter_name, r.date_of_birth, r.gender, r.nationality, r.registration_number,
        r.address_street, r.address_city, r.address_state, r.address_country, r.address_postcode,
        r.email, r.phone_number, r.cell_number, r.picture, r.registered_age,
-       (SELECT token_hash FROM t), (SELECT ok FROM cand), (SELECT yes FROM counted), EXISTS (SELECT 1 FROM claim),
-       p.partition, p."offset"
-FROM (SELECT 1) one LEFT JOIN r ON true LEFT JOIN prior p ON true`
+       t.token_hash, t.cand_ok, t.counted, EXISTS (SELECT 1 FROM claim c WHERE c.voter_id = t.voter_id),
+       t.src_partition, t.src_offset
+FROM t
+LEFT JOIN LATERAL (SELECT * FROM voters v WHERE v.voter_id = t.voter_id OFFSET 0) r ON true
+ORDER BY t.n`
 
-// ClaimBallot claims the ballot of the voter whose token has the given keyed
-// hash, for candidateID, and returns the voter (see election.Claim).
-func (s *Store) ClaimBallot(ctx context.Context, tokenHash []byte, candidateID string) (election.Claim, error) {
+// ClaimBallots claims the ballots of the voters whose tokens have the given
+// keyed hashes, each for its candidate, and returns each ballot's outcome
+// and voter (see election.Claim), in order. No token may be in the batch
+// twice.
+func (s *Store) ClaimBallots(ctx context.Context, ballots []election.BallotClaim) ([]election.Claim, error) {
+	hashes, cands := make([][]byte, len(ballots)), make([]string, len(ballots))
+	for i, b := range ballots {
+		hashes[i], cands[i] = b.TokenHash, b.CandidateID
+	}
+	out := make([]election.Claim, 0, len(ballots))
+	rows, err := s.pool.Query(ctx, claimSQL, hashes, cands)
+	if err != nil {
+		return nil, fmt.Errorf("claim ballots: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		c, err := scanClaim(rows)
+		if err != nil {
+			return nil, fmt.Errorf("claim ballots: %w", err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("claim ballots: %w", err)
+	}
+	if len(out) != len(ballots) {
+		return nil, fmt.Errorf("claim ballots: %d outcomes for %d ballots", len(out), len(ballots))
+	}
+	return out, nil
+}
+
+func scanClaim(row pgx.Row) (election.Claim, error) {
 	var c election.Claim
 	var async bool
 	var id, name, gender, nat, reg, street, city, state, country, postcode, email, phone, cell, pic *string
 	var dob *time.Time
 	var age *int
-	var candOK, counted, claimed bool
+	var candOK, counted, claimed *bool
 	var part *int32
 	var off *int64
-	err := s.pool.QueryRow(ctx, claimSQL, tokenHash, candidateID).Scan(&c.Election, &async,
+	err := row.Scan(&c.Election, &async,
 		&id, &name, &dob, &gender, &nat, &reg, &street, &city, &state, &country, &postcode, &email, &phone, &cell, &pic, &age,
 		&c.TokenHash, &candOK, &counted, &claimed, &part, &off)
 	if err != nil {
-		return election.Claim{}, fmt.Errorf("claim ballot: %w", err)
+		return c, err
 	}
 	if id == nil {
 		c.Status = election.ClaimUnknownToken
@@ -65,9 +110,9 @@ func (s *Store) ClaimBallot(ctx context.Context, tokenHash []byte, candidateID s
 		c.Stored, c.Partition, c.Offset = true, *part, *off
 	}
 	switch {
-	case !candOK:
+	case !*candOK:
 		c.Status = election.ClaimUnknownCandidate
-	case counted || !claimed:
+	case *counted || !*claimed:
 		c.Status = election.ClaimAlreadyVoted
 	default:
 		c.Status = election.ClaimTaken
@@ -75,22 +120,10 @@ func (s *Store) ClaimBallot(ctx context.Context, tokenHash []byte, candidateID s
 	return c, nil
 }
 
-// ConfirmBallot records where the broker stored a claimed ballot's vote
-// (the receipt's position). Like the claim, it does not wait for the WAL.
-func (s *Store) ConfirmBallot(ctx context.Context, voterID string, partition int32, offset int64) error {
-	_, err := s.pool.Exec(ctx, `WITH cfg AS (SELECT set_config('synchronous_commit', 'off', true))
-		UPDATE ballots_cast SET partition = $2, "offset" = $3 WHERE voter_id = $1 AND EXISTS (SELECT 1 FROM cfg)`,
-		voterID, partition, offset)
-	if err != nil {
-		return fmt.Errorf("confirm ballot: %w", err)
-	}
-	return nil
-}
-
 // ReleaseBallot gives a claim up when its vote could not be produced, so
 // the voter may try again at once.
 func (s *Store) ReleaseBallot(ctx context.Context, voterID string) error {
-	_, err := s.pool.Exec(ctx, `DELETE FROM ballots_cast WHERE voter_id = $1 AND "offset" IS NULL`, voterID)
+	_, err := s.pool.Exec(ctx, `DELETE FROM ballots_cast WHERE voter_id = $1`, voterID)
 	if err != nil {
 		return fmt.Errorf("release ballot: %w", err)
 	}
