@@ -24,7 +24,7 @@ import (
 	"github.com/votingpipe/voting/shared/config"
 	"github.com/votingpipe/voting/shared/deadletter"
 	"github.com/votingpipe/voting/shared/kafkaevent"
-	"github.com/votingpipe/voting/shared/store"
+	"github.com/votingpipe/voting/shared/store/storetest"
 	"github.com/votingpipe/voting/shared/stream"
 	"github.com/votingpipe/voting/shared/tokens"
 )
@@ -40,22 +40,10 @@ type world struct {
 	db    *pgx.Conn
 }
 
-// server is the Postgres server the test creates its database on.
-func server() string {
-	if s := os.Getenv("VOTING_TEST_DATABASE_URL"); s != "" {
-		return s
-	}
-	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-}
-
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	ctx := context.Background()
-	dsn, drop, err := store.CreateScratch(ctx, server(), t.Name())
-	if err != nil {
-		t.Fatalf("the test needs Postgres: %v", err)
-	}
-	t.Cleanup(drop)
+	dsn := storetest.NewDatabase(t)
 	cfg, err := config.LoadFrom[config.Config](map[string]string{
 		"DATABASE_URL":  dsn,
 		"DASHBOARD_DIR": t.TempDir(),

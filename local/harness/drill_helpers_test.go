@@ -9,8 +9,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"github.com/votingpipe/voting/shared/broker"
-	"github.com/votingpipe/voting/shared/stream"
 	"maps"
 	"net/url"
 	"slices"
@@ -27,10 +25,12 @@ import (
 	"github.com/votingpipe/voting/local/harness"
 	"github.com/votingpipe/voting/local/internal/testkit"
 	"github.com/votingpipe/voting/local/trigger"
+	"github.com/votingpipe/voting/shared/broker"
 	"github.com/votingpipe/voting/shared/config"
 	"github.com/votingpipe/voting/shared/election"
 	"github.com/votingpipe/voting/shared/register"
 	"github.com/votingpipe/voting/shared/store"
+	"github.com/votingpipe/voting/shared/stream"
 )
 
 // drillLong selects the long variants of the drills (make chaos).
