@@ -289,7 +289,7 @@ func buildLeader(v *view, rk []ranked, total int64) {
 		tied++
 	}
 	v.Leader.Photo = safePhoto(top.PhotoURL)
-	t.LeaderVotes = number(top.Votes) + " votes"
+	t.LeaderVotes = votesText(top.Votes)
 	t.LeaderShare = percent(top.Votes, total) + " of votes counted"
 	if tied > 1 {
 		v.Leader.Tie = true
@@ -319,7 +319,7 @@ func buildLeader(v *view, rk []ranked, total int64) {
 	second := rk[1]
 	lead := top.Votes - second.Votes
 	pts := float64(lead) * 100 / float64(total)
-	t.LeaderLead = fmt.Sprintf("leads %s by %s votes (%.1f pts)", second.Name, number(lead), pts)
+	t.LeaderLead = fmt.Sprintf("leads %s by %s (%.1f pts)", second.Name, votesText(lead), pts)
 }
 
 // safePhoto keeps only image URLs a page can show without running anything:
@@ -384,4 +384,12 @@ func duration(d time.Duration) string {
 	default:
 		return fmt.Sprintf("%d h %d min", int(d/time.Hour), int(d%time.Hour/time.Minute))
 	}
+}
+
+// votesText is "1 vote" or "n votes".
+func votesText(n int64) string {
+	if n == 1 {
+		return "1 vote"
+	}
+	return number(n) + " votes"
 }
