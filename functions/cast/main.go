@@ -16,6 +16,7 @@ import (
 	"github.com/votingpipe/voting/shared/broker"
 	"github.com/votingpipe/voting/shared/cast"
 	"github.com/votingpipe/voting/shared/config"
+	"github.com/votingpipe/voting/shared/tokens"
 )
 
 type env struct {
@@ -33,7 +34,7 @@ func main() {
 	cfg, err := config.Load[env](config.Lambda)
 	exitOn(err)
 	ctx, log := context.Background(), cfg.Log.Logger().With("function", "cast")
-	key, err := (&awsauth.Secrets{AWS: cfg.AWS}).TokenKey(ctx, cfg.Tokens)
+	key, err := tokens.LoadKey(ctx, cfg.Tokens, (&awsauth.Secrets{AWS: cfg.AWS}).String)
 	exitOn(err)
 	st, err := awsauth.OpenStore(ctx, cfg.Database, cfg.AWS)
 	exitOn(err)

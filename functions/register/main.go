@@ -19,6 +19,7 @@ import (
 	"github.com/votingpipe/voting/shared/register"
 	"github.com/votingpipe/voting/shared/s3put"
 	"github.com/votingpipe/voting/shared/tokens"
+	"github.com/votingpipe/voting/shared/tokens/s3tokens"
 )
 
 type env struct {
@@ -34,7 +35,7 @@ func main() {
 	cfg, err := config.Load[env](config.Lambda)
 	exitOn(err)
 	ctx, log := context.Background(), cfg.Log.Logger().With("function", "register")
-	key, err := (&awsauth.Secrets{AWS: cfg.AWS}).TokenKey(ctx, cfg.Tokens)
+	key, err := tokens.LoadKey(ctx, cfg.Tokens, (&awsauth.Secrets{AWS: cfg.AWS}).String)
 	exitOn(err)
 	st, err := awsauth.OpenStore(ctx, cfg.Database, cfg.AWS)
 	exitOn(err)
@@ -54,7 +55,7 @@ func main() {
 	p.TokenKey, p.Tokens = key, tokens.File{Path: cfg.Tokens.File}
 	if cfg.Tokens.Bucket != "" {
 		s3 := &s3put.S3{Region: cfg.AWS.Region, Credentials: awsauth.Credentials(cfg.AWS)}
-		p.Tokens = tokens.S3{Client: s3, Bucket: cfg.Tokens.Bucket, Prefix: cfg.Tokens.Prefix}
+		p.Tokens = s3tokens.S3{Client: s3, Bucket: cfg.Tokens.Bucket, Prefix: cfg.Tokens.Prefix}
 	}
 	lambda.StartWithOptions(p.Register, lambda.WithEnableSIGTERM(func() { cl.Close(); st.Close() }))
 }

@@ -22,7 +22,6 @@ import (
 
 	"github.com/votingpipe/voting/infra"
 	"github.com/votingpipe/voting/local/trigger"
-	"github.com/votingpipe/voting/shared/awsauth"
 	"github.com/votingpipe/voting/shared/tokens"
 )
 
@@ -34,7 +33,7 @@ func (e *Env) TokensFile() string { return filepath.Join(e.StateDir, "tokens.csv
 func (e *Env) TokenKey() (tokens.Key, error) {
 	e.keyOnce.Do(func() {
 		if e.Config.Tokens.Key != "" || e.Config.Tokens.KeySecretARN != "" {
-			e.key, e.keyErr = (&awsauth.Secrets{}).TokenKey(context.Background(), e.Config.Tokens)
+			e.key, e.keyErr = tokens.LoadKey(context.Background(), e.Config.Tokens, nil)
 			return
 		}
 		e.key, e.keyErr = stateKey(filepath.Join(e.StateDir, "token.key"))

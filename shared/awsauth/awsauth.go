@@ -2,7 +2,6 @@ package awsauth
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/votingpipe/voting/shared/config"
 	"github.com/votingpipe/voting/shared/store"
-	"github.com/votingpipe/voting/shared/tokens"
 )
 
 // Credentials returns the function's credentials as the SDK takes them:
@@ -183,29 +181,4 @@ func OpenStore(ctx context.Context, db config.Database, a config.AWS) (*store.St
 		return nil, err
 	}
 	return store.Open(ctx, dsn, store.Options{MaxConns: db.MaxConns, Migrate: true})
-}
-
-// TokenKey returns the key of the ballot tokens' keyed hashes: TOKEN_KEY
-// (hex), or the SecretString of the secret TOKEN_KEY_SECRET_ARN names (its
-// bytes are the key: at least 32). It is an error to have neither.
-func (s *Secrets) TokenKey(ctx context.Context, t config.Tokens) (tokens.Key, error) {
-	if t.Key != "" {
-		b, err := hex.DecodeString(t.Key)
-		if err != nil {
-			return nil, errors.New("TOKEN_KEY: not hex")
-		}
-		return tokens.NewKey(b)
-	}
-	if t.KeySecretARN == "" {
-		return nil, errors.New("TOKEN_KEY_SECRET_ARN (or TOKEN_KEY) is required: the key of the ballot tokens' hashes")
-	}
-	text, err := s.String(ctx, t.KeySecretARN)
-	if err != nil {
-		return nil, fmt.Errorf("TOKEN_KEY_SECRET_ARN: %w", err)
-	}
-	k, err := tokens.NewKey([]byte(text))
-	if err != nil {
-		return nil, fmt.Errorf("TOKEN_KEY_SECRET_ARN %s: %w", t.KeySecretARN, err)
-	}
-	return k, nil
 }

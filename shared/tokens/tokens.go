@@ -7,12 +7,17 @@
 package tokens
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base32"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"strings"
+
+	"github.com/votingpipe/voting/shared/config"
 )
 
 // Bits is a token's randomness.
@@ -107,3 +112,31 @@ func (k Key) String() string { return "tokens.Key(redacted)" }
 
 // GoString never shows the key.
 func (k Key) GoString() string { return k.String() }
+
+// LoadKey returns the key of the ballot tokens' hashes: TOKEN_KEY (hex), or
+// the value of the secret TOKEN_KEY_SECRET_ARN names, read with secret
+// (its bytes are the key: at least 32). It is an error to have neither.
+func LoadKey(ctx context.Context, t config.Tokens, secret func(ctx context.Context, arn string) (string, error)) (Key, error) {
+	if t.Key != "" {
+		b, err := hex.DecodeString(t.Key)
+		if err != nil {
+			return nil, errors.New("TOKEN_KEY: not hex")
+		}
+		return NewKey(b)
+	}
+	if t.KeySecretARN == "" {
+		return nil, errors.New("TOKEN_KEY_SECRET_ARN (or TOKEN_KEY) is required: the key of the ballot tokens' hashes")
+	}
+	if secret == nil {
+		return nil, errors.New("TOKEN_KEY_SECRET_ARN: no way to read secrets here; set TOKEN_KEY")
+	}
+	text, err := secret(ctx, t.KeySecretARN)
+	if err != nil {
+		return nil, fmt.Errorf("TOKEN_KEY_SECRET_ARN: %w", err)
+	}
+	k, err := NewKey([]byte(text))
+	if err != nil {
+		return nil, fmt.Errorf("TOKEN_KEY_SECRET_ARN %s: %w", t.KeySecretARN, err)
+	}
+	return k, nil
+}

@@ -3,11 +3,13 @@ package tokens_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/votingpipe/voting/shared/config"
 	"github.com/votingpipe/voting/shared/tokens"
 )
 
@@ -107,5 +109,35 @@ func TestFileSinkResumes(t *testing.T) {
 	os.Remove(path)
 	if err := f.Resume(ctx, "e2", 4); err == nil {
 		t.Fatal("resume of a missing file succeeded")
+	}
+}
+
+func TestLoadKey(t *testing.T) {
+	ctx := context.Background()
+	hexKey := strings.Repeat("ab", 32)
+	if k, err := tokens.LoadKey(ctx, config.Tokens{Key: hexKey}, nil); err != nil || len(k) != 32 {
+		t.Fatalf("TOKEN_KEY: %v %d", err, len(k))
+	}
+	secret := func(_ context.Context, arn string) (string, error) {
+		if arn != "arn:secret" {
+			return "", errors.New("no such secret")
+		}
+		return strings.Repeat("k", 64), nil
+	}
+	if k, err := tokens.LoadKey(ctx, config.Tokens{KeySecretARN: "arn:secret"}, secret); err != nil || string(k) != strings.Repeat("k", 64) {
+		t.Fatalf("the secret's bytes are the key: %v", err)
+	}
+	for _, tt := range []struct {
+		c    config.Tokens
+		want string
+	}{
+		{config.Tokens{}, "TOKEN_KEY_SECRET_ARN (or TOKEN_KEY) is required"},
+		{config.Tokens{Key: "zz"}, "TOKEN_KEY: not hex"},
+		{config.Tokens{Key: "abcd"}, "at least 32 bytes"},
+		{config.Tokens{KeySecretARN: "arn:other"}, "no such secret"},
+	} {
+		if _, err := tokens.LoadKey(ctx, tt.c, secret); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%+v: %v, want %q", tt.c, err, tt.want)
+		}
 	}
 }

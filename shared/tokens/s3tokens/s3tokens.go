@@ -1,4 +1,6 @@
-package tokens
+// Package s3tokens hands voters' ballot tokens out to a private S3 bucket,
+// as the deployed register function does.
+package s3tokens
 
 import (
 	"bytes"
@@ -7,9 +9,10 @@ import (
 	"fmt"
 
 	"github.com/votingpipe/voting/shared/s3put"
+	"github.com/votingpipe/voting/shared/tokens"
 )
 
-// S3 is a Sink writing the tokens of each chunk of the roll as one private,
+// S3 is a tokens.Sink writing the tokens of each chunk of the roll as one private,
 // KMS-encrypted CSV object, Prefix<election>/<from>.csv (from zero-padded,
 // so the objects list in roll order). A chunk copied again after a crash
 // is written again under the same key, replacing the tokens issued before.
@@ -29,9 +32,9 @@ func (s S3) Location(election string) string {
 func (s S3) Resume(context.Context, string, int64) error { return nil }
 
 // Write stores voters[from:from+len(rows)]'s tokens as one object.
-func (s S3) Write(ctx context.Context, election string, from int64, rows []Issued) error {
+func (s S3) Write(ctx context.Context, election string, from int64, rows []tokens.Issued) error {
 	var b bytes.Buffer
-	b.WriteString(Header + "\n")
+	b.WriteString(tokens.Header + "\n")
 	w := csv.NewWriter(&b)
 	for _, r := range rows {
 		w.Write([]string{r.VoterID, r.Token}) //nolint:errcheck // reported by Error
