@@ -44,6 +44,9 @@ func TestDecodeEventEqualsEncodingJSON(t *testing.T) {
 	}
 	samples, _ := filepath.Glob("../../events/*.json")
 	for _, f := range samples {
+		if filepath.Base(f) == "cast.json" {
+			continue // an API Gateway HTTP request, not a Kafka event
+		}
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
