@@ -387,7 +387,8 @@ type chunk struct {
 // run generates the roll in chunks (in parallel, in order), copies what is
 // not yet copied and publishes what is not yet published. A chunk is copied
 // and committed before any of it is published, so no vote can reach the tally
-// before its voter is on the roll.
+// before its voter is on the roll; copying the next chunk overlaps with
+// publishing this one, so the database and the broker work at once.
 //
 // It returns the voters it copied and published, and how many of those it
 // copied vote.
@@ -400,19 +401,50 @@ func (p *Processor) run(ctx context.Context, req Request, cur *election.Election
 	start -= start % size
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	chunks := generate(ctx, *req.Seed, start, cur.Voters, size)
 	out := &voterOut{p: p, pace: newPacer(req.Rate), paced: req.Rate > 0, lastMark: time.Now(), pub: cur.Published,
 		// Every voter record names its election: the same voter of two
 		// elections with the same seed is two records (and two messages to
 		// a broker that deduplicates, as JetStream does).
 		header: []stream.Header{{Key: HeaderElection, Value: []byte(cur.ID)}}}
-	cop := cur.Copied
-	if p.Tokens != nil && cop < cur.Voters {
+	if p.Tokens != nil && cur.Copied < cur.Voters {
 		// The tokens out are those of the voters the database holds.
-		if err := p.Tokens.Resume(ctx, cur.ID, cop); err != nil {
+		if err := p.Tokens.Resume(ctx, cur.ID, cur.Copied); err != nil {
 			return 0, 0, 0, err
 		}
 	}
+	// The copier hands each chunk on once the database holds it.
+	onRoll := make(chan chunk, 1)
+	var copyErr error
+	go func() {
+		defer close(onRoll)
+		copied, voting, copyErr = p.copyRoll(ctx, cur, generate(ctx, *req.Seed, start, cur.Voters, size), onRoll)
+	}()
+	for c := range onRoll {
+		if err := out.publish(ctx, c); err != nil {
+			cancel()
+			for range onRoll { // let the copier end before its results are read
+			}
+			return copied, out.published, voting, err
+		}
+	}
+	// onRoll is closed: the copier is done and its results are set.
+	if copyErr != nil {
+		return copied, out.published, voting, copyErr
+	}
+	if err := ctx.Err(); err != nil {
+		return copied, out.published, voting, err
+	}
+	if err := p.Roll.CompleteRoll(ctx); err != nil {
+		return copied, out.published, voting, err
+	}
+	return copied, out.published, voting, out.mark(ctx, true)
+}
+
+// copyRoll copies the voters of chunks the database does not hold yet (with
+// their tokens) and sends every chunk on to onRoll once it is held. It
+// returns the voters it copied and how many of them vote.
+func (p *Processor) copyRoll(ctx context.Context, cur *election.Election, chunks <-chan chunk, onRoll chan<- chunk) (copied, voting int64, err error) {
+	cop := cur.Copied
 	for c := range chunks {
 		if end := c.from + int64(len(c.voters)); end > cop {
 			skip := max(cop-c.from, 0)
@@ -423,27 +455,22 @@ func (p *Processor) run(ctx context.Context, req Request, cur *election.Election
 				}
 			}
 			if err := p.issueTokens(ctx, cur.ID, &rc); err != nil {
-				return copied, out.published, voting, err
+				return copied, voting, err
 			}
 			if err := p.Roll.CopyVoters(ctx, rc); err != nil {
-				return copied, out.published, voting, err
+				return copied, voting, err
 			}
-			n := rc.Voting
 			copied += end - cop
-			voting += n
+			voting += rc.Voting
 			cop = end
 		}
-		if err := out.publish(ctx, c); err != nil {
-			return copied, out.published, voting, err
+		select {
+		case onRoll <- c:
+		case <-ctx.Done():
+			return copied, voting, ctx.Err()
 		}
 	}
-	if err := ctx.Err(); err != nil {
-		return copied, out.published, voting, err
-	}
-	if err := p.Roll.CompleteRoll(ctx); err != nil {
-		return copied, out.published, voting, err
-	}
-	return copied, out.published, voting, out.mark(ctx, true)
+	return copied, voting, ctx.Err()
 }
 
 // issueTokens gives every voter of rc a new token, hands the tokens out
@@ -483,12 +510,17 @@ type voterOut struct {
 // published (every second too, when paced, so a restart resumes close to
 // where it stopped).
 func (o *voterOut) publish(ctx context.Context, c chunk) error {
+	// One buffer holds the chunk's records: the producer keeps them until
+	// they are acknowledged, and mark waits for that before the next chunk.
+	var buf []byte
 	for i := max(o.pub-c.from, 0); i < int64(len(c.voters)); i++ {
 		v := &c.voters[i]
-		val, err := json.Marshal(v)
-		if err != nil {
-			return fmt.Errorf("encode voter %s: %w", v.VoterID, err)
+		if cap(buf)-len(buf) < 2048 {
+			buf = make([]byte, 0, 256<<10)
 		}
+		at := len(buf)
+		buf = election.AppendVoterJSON(buf, v)
+		val := buf[at:len(buf):len(buf)]
 		if err := o.pace.wait(ctx); err != nil {
 			return err
 		}
