@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/votingpipe/voting/local/harness"
 	"github.com/votingpipe/voting/local/internal/testkit"
 	"github.com/votingpipe/voting/shared/broker/embedded"
+	"github.com/votingpipe/voting/shared/config"
 )
 
 var electionFunctions = []string{infra.Register, infra.Ballot, infra.Tally}
@@ -239,4 +241,31 @@ func TestTwoNATSHarnessesShareTheTally(t *testing.T) {
 
 func natsPrefix() string {
 	return fmt.Sprintf("e%d_%d_", time.Now().UnixNano()%1_000_000, natsTestSeq.Add(1))
+}
+
+// Two harnesses with state directories of their own write two dashboards,
+// not one page they overwrite in turn; DASHBOARD_DIR still decides when set.
+func TestTheDashboardLivesInItsStateDir(t *testing.T) {
+	for _, c := range []struct{ env, want func(state string) string }{
+		{func(string) string { return "" }, func(state string) string { return filepath.Join(state, "dashboard") }},
+		{func(state string) string { return filepath.Join(state, "elsewhere") }, func(state string) string { return filepath.Join(state, "elsewhere") }},
+	} {
+		state := t.TempDir()
+		vars := map[string]string{"DATABASE_URL": testkit.NewDatabase(t)}
+		if d := c.env(state); d != "" {
+			vars["DASHBOARD_DIR"] = d
+		}
+		cfg, err := config.LoadFrom[config.Config](vars, config.Local)
+		if err != nil {
+			t.Fatal(err)
+		}
+		env, err := harness.Open(context.Background(), cfg, quiet, harness.EnvOptions{StateDir: state})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := env.Config.Dashboard.Dir, c.want(state); got != want {
+			t.Errorf("DASHBOARD_DIR=%q, state dir %s: the dashboard goes to %s, want %s", vars["DASHBOARD_DIR"], state, got, want)
+		}
+		env.Close()
+	}
 }

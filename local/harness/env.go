@@ -99,6 +99,12 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, o EnvOptions
 	if o.StateDir == "" {
 		o.StateDir = ".voting"
 	}
+	if tmp == "" && cfg.Dashboard.Dir == config.DefaultDashboardDir && filepath.Clean(o.StateDir) != ".voting" {
+		// A harness given a state directory of its own keeps its dashboard
+		// there too (unless DASHBOARD_DIR says where), so two harnesses
+		// with two state directories do not write one page.
+		cfg.Dashboard.Dir = filepath.Join(o.StateDir, "dashboard")
+	}
 	e := &Env{Config: cfg, Log: log, StateDir: o.StateDir}
 	if tmp != "" {
 		e.OnClose(func() { os.RemoveAll(tmp) })

@@ -87,3 +87,13 @@ func TestPasswordNeverInErrors(t *testing.T) {
 		t.Fatalf("RedactSecrets leaks: %s", got)
 	}
 }
+
+func TestDefaultDashboardDirIsTheDefault(t *testing.T) {
+	cfg, err := config.LoadFrom[config.Config](map[string]string{}, config.Local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Dashboard.Dir != config.DefaultDashboardDir {
+		t.Errorf("DASHBOARD_DIR defaults to %q, DefaultDashboardDir is %q", cfg.Dashboard.Dir, config.DefaultDashboardDir)
+	}
+}

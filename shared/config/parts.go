@@ -188,9 +188,14 @@ func (r *Records) Validate(Role) []Problem {
 	return ps
 }
 
+// DefaultDashboardDir is DASHBOARD_DIR's default: the dashboard of the
+// harness's default state directory, .voting.
+const DefaultDashboardDir = ".voting/dashboard"
+
 // Dashboard is where and how the dashboard is published.
 type Dashboard struct {
-	// Dir is the local directory index.html is written to.
+	// Dir is the local directory index.html is written to (default
+	// DefaultDashboardDir).
 	Dir string `env:"DASHBOARD_DIR" envDefault:".voting/dashboard"`
 	// Bucket, when set, makes the dashboard function write to S3 instead of Dir.
 	Bucket string `env:"DASHBOARD_BUCKET"`
