@@ -101,7 +101,7 @@ func RunCast(ctx context.Context, cfg config.Config, o CastOptions) (CastResult,
 			return res, err
 		}
 		res.AuditOK = rep.OK()
-		if res.DrainVotesPerS, err = drainAgain(ctx, env, tally, res.Statuses[http.StatusAccepted]); err != nil {
+		if res.DrainVotesPerS, _, err = drainAgain(ctx, env, tally, res.Statuses[http.StatusAccepted], "", PhaseDrain, true); err != nil {
 			return res, err
 		}
 		if res.DrainVotesPerS > 0 {
