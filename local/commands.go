@@ -260,6 +260,9 @@ against the tally's drain of the same votes). It runs in scratch databases it dr
 			if o.Repeat < 1 {
 				return fmt.Errorf("--repeat must be at least 1, not %d", o.Repeat)
 			}
+			if castBench && (o.Repeat > 1 || o.MemProfile != "") {
+				return fmt.Errorf("--repeat and --memprofile are not for --cast")
+			}
 			if !asJSON {
 				fmt.Fprintf(os.Stderr, "benchmarking %d voters on %d partitions, %d run(s) (scratch databases on %s)...\n",
 					o.Voters, o.Partitions, o.Repeat, config.RedactedURL(c.cfg.Database.URL))
