@@ -41,8 +41,9 @@ func TestBenchSmoke(t *testing.T) {
 	if res.DashboardSamples == 0 || res.PeakRSSBytes == 0 || res.Stages["tally"].Records != 2000 {
 		t.Errorf("samples %d, rss %d, stages %+v", res.DashboardSamples, res.PeakRSSBytes, res.Stages)
 	}
-	if res.TallyDrainNoResultsVotesPerS <= 0 {
-		t.Errorf("no drain without results by state: %v", res.TallyDrainNoResultsVotesPerS)
+	if res.TallyDrainNoResultsVotesPerS <= 0 || res.TallyDrainBusyVotesPerS <= 0 || res.TallyDrainNoResultsBusyVotesPerS <= 0 {
+		t.Errorf("drains with and without results by state: %v, %v (busy span %v, %v)", res.TallyDrainVotesPerS,
+			res.TallyDrainNoResultsVotesPerS, res.TallyDrainBusyVotesPerS, res.TallyDrainNoResultsBusyVotesPerS)
 	}
 	var phases []string
 	for _, c := range res.Costs {

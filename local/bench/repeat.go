@@ -162,12 +162,14 @@ func sections(r Result) []section {
 		{"peak_rss_mib", "peak RSS (MiB)", 0, false, always(func(r Result) float64 { return float64(r.PeakRSSBytes) / (1 << 20) })},
 	}}
 	rc := r.Render
-	results := section{title: fmt.Sprintf("results by state (the map): tally drain and dashboard render (%d states, %d candidates, the full-speed election's final snapshot)",
+	results := section{title: fmt.Sprintf("results by state (the map): tally drain (lost = 1 − with/without) and dashboard render\n(%d states, %d candidates, the full-speed election's final snapshot)",
 		rc.States, rc.Candidates), figs: []figure{
 		{"tally_drain_votes_per_s", "tally drain with results by state (votes/s)", 0, true, always(func(r Result) float64 { return r.TallyDrainVotesPerS })},
 		{"tally_drain_without_results_by_state_votes_per_s", "tally drain without results by state (votes/s)", 0, true, positive(func(r Result) float64 { return r.TallyDrainNoResultsVotesPerS })},
-		{"results_by_state_drain_cost_pct", "drain rate lost to results by state (%, 1 − with/without)", 1, false, func(r Result) (float64, bool) {
-			return r.ResultsByStateCostPct, r.TallyDrainNoResultsVotesPerS > 0
+		{"tally_drain_busy_span_votes_per_s", "  with, over the tally's busy span (votes/s)", 0, false, positive(func(r Result) float64 { return r.TallyDrainBusyVotesPerS })},
+		{"tally_drain_without_results_by_state_busy_span_votes_per_s", "  without, over the tally's busy span (votes/s)", 0, false, positive(func(r Result) float64 { return r.TallyDrainNoResultsBusyVotesPerS })},
+		{"results_by_state_drain_cost_pct", "drain rate lost to results by state (%, busy span)", 1, false, func(r Result) (float64, bool) {
+			return r.ResultsByStateCostPct, r.TallyDrainNoResultsBusyVotesPerS > 0
 		}},
 		{"render_with_map_ms", "dashboard render with the map (ms per render)", 2, false, positive(func(r Result) float64 { return r.Render.WithMapMs })},
 		{"render_without_results_by_state_ms", "  without results by state (ms per render)", 2, false, positive(func(r Result) float64 { return r.Render.WithoutMapMs })},
