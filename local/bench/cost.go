@@ -39,6 +39,17 @@ type PhaseCost struct {
 	CoresBusy float64 `json:"cores_busy"`
 }
 
+// activeWall sets the phase's wall time to seconds, from its start to its
+// last invocation's end (its CPU is sampled until the harness returned,
+// which adds only the harness's idle polling), and cores busy with it.
+func (c *PhaseCost) activeWall(seconds float64) {
+	if seconds <= 0 {
+		return
+	}
+	c.WallSeconds = seconds
+	c.CoresBusy = (c.GoCPUSeconds + c.PGCPUSeconds) / seconds
+}
+
 // The phases whose cost Run measures.
 const (
 	PhaseStatement      = "tally statement alone"

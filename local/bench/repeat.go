@@ -180,7 +180,8 @@ func sections(r Result) []section {
 	}}
 	costs := section{title: "per-vote cost, by phase: CPU of this process (Go: the functions, the harness and the embedded broker) and of\n" +
 		"the local Postgres server's processes (all of them, read from /proc, whoever's work it was; \"own backends\" are\n" +
-		"those connected to the phase's scratch database); cores busy = (Go CPU + Postgres CPU) / wall seconds"}
+		"those connected to the phase's scratch database); wall = the phase's start to its last invocation's end;\n" +
+		"cores busy = (Go CPU + Postgres CPU) / wall seconds"}
 	for i, c := range r.Costs {
 		get := func(f func(PhaseCost) float64, needPG bool) func(Result) (float64, bool) {
 			return func(r Result) (float64, bool) {
