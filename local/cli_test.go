@@ -266,3 +266,19 @@ func TestNATSTransportRememberedAndShared(t *testing.T) {
 		t.Fatalf("audit on another transport exited %d:\n%s", code, out)
 	}
 }
+
+func TestBenchFlags(t *testing.T) {
+	u := newUser(t)
+	code, out := u.run("bench", "--help")
+	if code != 0 {
+		t.Fatalf("bench --help exited %d:\n%s", code, out)
+	}
+	for _, want := range []string{"--repeat", "--memprofile", "--cpuprofile", "--json", "median"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("bench --help does not mention %s:\n%s", want, out)
+		}
+	}
+	if code, out := u.run("bench", "--repeat", "0"); code == 0 || !strings.Contains(out, "--repeat must be at least 1") {
+		t.Errorf("bench --repeat 0 exited %d:\n%s", code, out)
+	}
+}

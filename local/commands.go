@@ -243,11 +243,13 @@ func (c *cli) benchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Measure the pipeline against this machine's COPY ceiling, in scratch databases",
 		Long: `Measures, against the COPY ceiling it measures in the same run: the tally statement alone,
-the tally draining a backlog, the election end to end with per-stage records/s,
-vote-to-dashboard latency p50/p99 at --latency-rate and at full speed, and peak RSS; with
---scaling the same for 1, 2, 4 and 8 partitions; with --cast, ballots cast over HTTP instead
-(requests/s, latency p50/p99, errors, against the tally's drain of the same votes). It runs in
-scratch databases it drops after.`,
+the tally draining a backlog (with and without results by state), the election end to end with
+per-stage records/s, vote-to-dashboard latency p50/p99 at --latency-rate and at full speed, the
+dashboard render with and without the map, peak RSS, and per phase the CPU per vote of this
+process and of the local Postgres server, cores busy, and Kafka bytes per vote per topic; with
+--repeat N all of it N times (medians and spreads); with --scaling the same for 1, 2, 4 and 8
+partitions; with --cast, ballots cast over HTTP instead (requests/s, latency p50/p99, errors,
+against the tally's drain of the same votes). It runs in scratch databases it drops after.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			stop, err := startCPUProfile(cpuProfile)
@@ -255,9 +257,15 @@ scratch databases it drops after.`,
 				return err
 			}
 			defer stop()
+			if o.Repeat < 1 {
+				return fmt.Errorf("--repeat must be at least 1, not %d", o.Repeat)
+			}
+			if castBench && (o.Repeat > 1 || o.MemProfile != "") {
+				return fmt.Errorf("--repeat and --memprofile are not for --cast")
+			}
 			if !asJSON {
-				fmt.Fprintf(os.Stderr, "benchmarking %d voters on %d partitions (scratch databases on %s)...\n",
-					o.Voters, o.Partitions, config.RedactedURL(c.cfg.Database.URL))
+				fmt.Fprintf(os.Stderr, "benchmarking %d voters on %d partitions, %d run(s) (scratch databases on %s)...\n",
+					o.Voters, o.Partitions, o.Repeat, config.RedactedURL(c.cfg.Database.URL))
 			}
 			o.Log = c.log
 			if castBench {
@@ -268,11 +276,11 @@ scratch databases it drops after.`,
 				}
 				return res.Print(os.Stdout, asJSON)
 			}
-			res, err := bench.Run(cmd.Context(), c.cfg, o)
+			agg, err := bench.Repeat(cmd.Context(), c.cfg, o)
 			if err != nil {
 				return err
 			}
-			return res.Print(os.Stdout, asJSON)
+			return agg.Print(os.Stdout, asJSON)
 		},
 	}
 	f := cmd.Flags()
@@ -280,10 +288,12 @@ scratch databases it drops after.`,
 	f.IntVar(&o.Partitions, "partitions", 6, "partitions of the topics")
 	f.BoolVar(&o.Scaling, "scaling", false, "also run with 1, 2, 4 and 8 partitions")
 	f.Float64Var(&o.LatencyRate, "latency-rate", bench.DefaultLatencyRate, "votes/s at which vote-to-dashboard latency is measured")
-	f.BoolVar(&asJSON, "json", false, "print one JSON object instead of a table")
+	f.IntVar(&o.Repeat, "repeat", 1, "run the whole measurement this many times and print each figure's median and spread")
+	f.BoolVar(&asJSON, "json", false, "print one JSON object instead of a table (with --repeat: every run, the medians and spreads)")
 	f.BoolVar(&castBench, "cast", false, "cast every voter's ballot over HTTP (the cast function) while the pipeline tallies: casts/s, latency, errors, against the tally's drain")
 	f.IntVar(&clients, "clients", 64, "with --cast: concurrent HTTP clients")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the benchmark to this file (go tool pprof)")
+	f.StringVar(&o.MemProfile, "memprofile", "", "write a heap profile to this file at the peak, right after the first full-speed election (go tool pprof)")
 	return cmd
 }
 

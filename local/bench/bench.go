@@ -10,11 +10,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,6 +23,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/jackc/pgx/v5"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -34,6 +36,7 @@ import (
 	"github.com/votingpipe/voting/shared/generator"
 	"github.com/votingpipe/voting/shared/kafkaevent"
 	"github.com/votingpipe/voting/shared/store"
+	"github.com/votingpipe/voting/shared/tally"
 )
 
 // Options are the knobs of `go run ./local bench`.
@@ -47,7 +50,13 @@ type Options struct {
 	LatencyRate float64
 	// Scaling repeats the election with 1, 2, 4 and 8 partitions.
 	Scaling bool
-	Log     *slog.Logger
+	// Repeat is how many times Repeat runs the whole measurement (default 1).
+	Repeat int
+	// MemProfile, when set, is where the first run writes a heap profile
+	// (runtime/pprof) at its peak: right after the full-speed election,
+	// with its environment still open.
+	MemProfile string
+	Log        *slog.Logger
 }
 
 // StageFigures are one function's throughput during the election.
@@ -85,6 +94,19 @@ type Result struct {
 	// Kafka and the Lambda event path.
 	TallyDrainVotesPerS   float64 `json:"tally_drain_votes_per_s"`
 	TallyDrainRatioToCopy float64 `json:"tally_drain_ratio_to_copy"`
+	// The same drain with the tally statement not maintaining the results
+	// by state (store.Options.WithoutResultsByState). The two drains run
+	// one after the other on the same database and topic, in alternating
+	// order from run to run.
+	TallyDrainNoResultsVotesPerS   float64 `json:"tally_drain_without_results_by_state_votes_per_s"`
+	TallyDrainNoResultsRatioToCopy float64 `json:"tally_drain_without_results_by_state_ratio_to_copy"`
+	// Both drains' rates over the tally's busy span (its first invocation's
+	// start to its last one's end: without the consumer group's join and
+	// the harness's start and polling), and the share of that rate that
+	// maintaining the results by state costs: 1 − with/without, in %.
+	TallyDrainBusyVotesPerS          float64 `json:"tally_drain_busy_span_votes_per_s"`
+	TallyDrainNoResultsBusyVotesPerS float64 `json:"tally_drain_without_results_by_state_busy_span_votes_per_s"`
+	ResultsByStateCostPct            float64 `json:"results_by_state_drain_cost_pct"`
 	// The election end to end at full speed: register → ballot → tally →
 	// dashboard, all at once.
 	E2ESeconds      float64                 `json:"e2e_seconds"`
@@ -107,6 +129,15 @@ type Result struct {
 	FullSpeedLatencyP99Ms float64      `json:"full_speed_dashboard_latency_p99_ms"`
 	PeakRSSBytes          int64        `json:"peak_rss_bytes"`
 	Scaling               []ScalingRow `json:"scaling,omitempty"`
+	// Costs are the CPU per vote of each phase (see PhaseCost).
+	Costs []PhaseCost `json:"costs"`
+	// Kafka is every topic of the full-speed election, read back after it:
+	// records, bytes and bytes per vote; KafkaBytesPerVote is their sum.
+	Kafka             map[string]TopicBytes `json:"kafka_topics"`
+	KafkaBytesPerVote float64               `json:"kafka_bytes_per_vote"`
+	// Render is the dashboard render of the full-speed election's final
+	// snapshot, with and without its results by state.
+	Render RenderCost `json:"dashboard_render"`
 }
 
 // DefaultLatencyRate is the vote rate a 1,000,000-voter election needs to
@@ -118,6 +149,12 @@ const DefaultLatencyRate = 1_000_000.0 / 60
 // with an embedded broker (on disk, in a temporary directory) unless
 // KAFKA_BROKERS is set.
 func Run(ctx context.Context, cfg config.Config, o Options) (Result, error) {
+	return run(ctx, cfg, o, 0)
+}
+
+// run is Run as the index-th of repeated runs: only the first writes the
+// heap profile, and the two drains swap order from one run to the next.
+func run(ctx context.Context, cfg config.Config, o Options, index int) (Result, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -125,6 +162,13 @@ func Run(ctx context.Context, cfg config.Config, o Options) (Result, error) {
 		o.LatencyRate = DefaultLatencyRate
 	}
 	res := Result{Voters: o.Voters, Partitions: o.Partitions, LatencyRate: o.LatencyRate}
+	if index > 0 {
+		// Each run's peak RSS is its own: return the free heap to the OS
+		// and reset the process's high-water mark (Linux; where it cannot
+		// be, a later run's peak is the process's so far).
+		debug.FreeOSMemory()
+		os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) //nolint:errcheck
+	}
 	step := func(what string) { o.Log.Info("bench: " + what) }
 
 	step("COPY ceiling")
@@ -138,20 +182,33 @@ func Run(ctx context.Context, cfg config.Config, o Options) (Result, error) {
 	res.CopyRowsPerS, res.CopyBareRowsPerS = ceilings[0], ceilings[1]
 
 	step("tally statement alone")
-	if res.TallyStatementVotesPerS, err = withScratch(ctx, cfg, "statement", func(dsn string) (float64, error) {
+	statement, err := withScratch(ctx, cfg, "statement", func(dsn string) (PhaseCost, error) {
 		return tallyStatement(ctx, dsn, o.Voters, o.Seed)
-	}); err != nil {
+	})
+	if err != nil {
 		return res, fmt.Errorf("tally statement: %w", err)
 	}
+	res.TallyStatementVotesPerS = float64(o.Voters) / statement.WallSeconds
+	res.Costs = append(res.Costs, statement)
 
 	step("election at full speed, then the tally draining it again")
-	run, err := benchElection(ctx, cfg, o, electionSpec{partitions: o.Partitions, voters: o.Voters, dashboard: true, drain: true})
+	run, err := benchElection(ctx, cfg, o, electionSpec{partitions: o.Partitions, voters: o.Voters, dashboard: true, drain: true,
+		main: true, memProfile: index == 0, noResultsFirst: index%2 == 1})
 	if err != nil {
 		return res, err
 	}
 	res.E2ESeconds, res.E2EVotesPerS, res.RegisterSeconds = run.E2ESeconds, run.E2EVotesPerS, run.RegisterSeconds
 	res.TallyDrainVotesPerS, res.Stages, res.AuditOK = run.TallyDrainVotesPerS, run.Stages, run.AuditOK
 	res.FullSpeedLatencyP50Ms, res.FullSpeedLatencyP99Ms = run.LatencyP50Ms, run.LatencyP99Ms
+	res.TallyDrainNoResultsVotesPerS, res.Kafka, res.Render = run.DrainNoResultsVotesPerS, run.Kafka, run.Render
+	res.TallyDrainBusyVotesPerS, res.TallyDrainNoResultsBusyVotesPerS = run.DrainBusyVotesPerS, run.DrainNoResultsBusyVotesPerS
+	if res.TallyDrainNoResultsBusyVotesPerS > 0 {
+		res.ResultsByStateCostPct = (1 - res.TallyDrainBusyVotesPerS/res.TallyDrainNoResultsBusyVotesPerS) * 100
+	}
+	for _, tb := range res.Kafka {
+		res.KafkaBytesPerVote += tb.BytesPerVote
+	}
+	res.Costs = append(res.Costs, run.Costs...)
 
 	step(fmt.Sprintf("latency at %.0f votes/s", o.LatencyRate))
 	paced := min(o.Voters, int64(o.LatencyRate*12))
@@ -162,10 +219,12 @@ func Run(ctx context.Context, cfg config.Config, o Options) (Result, error) {
 	res.DashboardLatencyP50Ms, res.DashboardLatencyP99Ms = lat.LatencyP50Ms, lat.LatencyP99Ms
 	res.DashboardSamples, res.DashboardRenders = lat.LatencySamples, lat.Renders
 	res.AuditOK = res.AuditOK && lat.AuditOK
+	res.Costs = append(res.Costs, lat.Costs...)
 
 	if c := res.CopyRowsPerS; c > 0 {
 		res.E2ERatioToCopy = res.E2EVotesPerS / c
 		res.TallyDrainRatioToCopy = res.TallyDrainVotesPerS / c
+		res.TallyDrainNoResultsRatioToCopy = res.TallyDrainNoResultsVotesPerS / c
 		res.TallyStatementRatioToCopy = res.TallyStatementVotesPerS / c
 	}
 	if o.Scaling {
@@ -184,16 +243,17 @@ func Run(ctx context.Context, cfg config.Config, o Options) (Result, error) {
 }
 
 // tallyStatement registers n voters and counts one vote each with
-// store.Tally, one stream per core in batches of 5,000, and returns votes/s.
-func tallyStatement(ctx context.Context, dsn string, n, seed int64) (float64, error) {
+// store.Tally, one stream per core in batches of 5,000, and returns the
+// cost of counting them (whose wall time gives votes/s).
+func tallyStatement(ctx context.Context, dsn string, n, seed int64) (PhaseCost, error) {
 	streams := max(runtime.GOMAXPROCS(0), 1)
 	st, err := store.Open(ctx, dsn, store.Options{MaxConns: int32(streams + 1)})
 	if err != nil {
-		return 0, err
+		return PhaseCost{}, err
 	}
 	defer st.Close()
 	if err := st.Migrate(ctx); err != nil {
-		return 0, err
+		return PhaseCost{}, err
 	}
 	cands := generator.Candidates(seed, 3)
 	rows := make([]election.WeightedCandidate, len(cands))
@@ -201,7 +261,7 @@ func tallyStatement(ctx context.Context, dsn string, n, seed int64) (float64, er
 		rows[i] = election.WeightedCandidate{Candidate: c, Weight: 1}
 	}
 	if _, err := st.BeginElection(ctx, election.Election{Name: "bench", Seed: seed, Voters: n, Candidates: len(cands), Fingerprint: "bench"}, rows); err != nil {
-		return 0, err
+		return PhaseCost{}, err
 	}
 	ids := make([]string, n)
 	const chunk = 50_000
@@ -212,17 +272,17 @@ func tallyStatement(ctx context.Context, dsn string, n, seed int64) (float64, er
 			ids[i] = vs[len(vs)-1].VoterID
 		}
 		if err := st.CopyVoters(ctx, election.RollChunk{From: from, Voters: vs, Voting: int64(len(vs))}); err != nil {
-			return 0, err
+			return PhaseCost{}, err
 		}
 	}
 	if err := st.CompleteRoll(ctx); err != nil {
-		return 0, err
+		return PhaseCost{}, err
 	}
 	const batch = 5000
 	at := time.Now()
 	var wg sync.WaitGroup
 	errs := make(chan error, streams)
-	start := time.Now()
+	cost := startCost(dbName(dsn))
 	for w := range streams {
 		wg.Add(1)
 		go func() {
@@ -246,16 +306,16 @@ func tallyStatement(ctx context.Context, dsn string, n, seed int64) (float64, er
 		}()
 	}
 	wg.Wait()
-	secs := time.Since(start).Seconds()
+	c := cost.end(PhaseStatement, n)
 	close(errs)
 	for err := range errs {
-		return 0, err
+		return c, err
 	}
 	counted, _, err := st.Progress(ctx, "votes_topic")
 	if err != nil || counted != n {
-		return 0, fmt.Errorf("counted %d of %d votes (%v)", counted, n, err)
+		return c, fmt.Errorf("counted %d of %d votes (%v)", counted, n, err)
 	}
-	return float64(n) / secs, nil
+	return c, nil
 }
 
 // withScratch runs fn on a fresh database of cfg's server and drops it after.
@@ -302,6 +362,11 @@ type electionSpec struct {
 	rate       float64 // votes/s; 0 = full speed
 	dashboard  bool    // run the dashboard and measure latency
 	drain      bool    // afterwards, measure the tally draining the votes again
+	// main is the full-speed election of Run: afterwards it also reads the
+	// topics back, measures the dashboard render and, with drain, drains
+	// again without results by state (first when noResultsFirst).
+	main, noResultsFirst bool
+	memProfile           bool // write Options.MemProfile after the election
 }
 
 // electionRun is what one election measured.
@@ -312,6 +377,11 @@ type electionRun struct {
 	Renders                                                        int64
 	Stages                                                         map[string]StageFigures
 	AuditOK                                                        bool
+	DrainNoResultsVotesPerS, DrainBusyVotesPerS                    float64
+	DrainNoResultsBusyVotesPerS                                    float64
+	Costs                                                          []PhaseCost
+	Kafka                                                          map[string]TopicBytes
+	Render                                                         RenderCost
 }
 
 func benchElection(ctx context.Context, cfg config.Config, o Options, spec electionSpec) (electionRun, error) {
@@ -325,13 +395,78 @@ func benchElection(ctx context.Context, cfg config.Config, o Options, spec elect
 			return electionRun{}, err
 		}
 		defer closeEnv()
-		run, tally, err := runElection(ctx, env, o, spec)
-		if err != nil || !spec.drain {
+		db := dbName(dsn)
+		run, tallyInv, err := runElection(ctx, env, o, spec, db)
+		if err != nil {
 			return run, err
 		}
-		run.TallyDrainVotesPerS, err = drainAgain(ctx, env, tally, spec.voters)
-		return run, err
+		if spec.memProfile && o.MemProfile != "" {
+			if err := writeHeapProfile(o.MemProfile); err != nil {
+				return run, err
+			}
+		}
+		if spec.main {
+			if run.Kafka, err = topicBytes(ctx, env, spec.voters); err != nil {
+				return run, err
+			}
+			if run.Render, err = renderCost(ctx, env); err != nil {
+				return run, fmt.Errorf("dashboard render: %w", err)
+			}
+		}
+		if !spec.drain {
+			return run, nil
+		}
+		with := func() error {
+			rate, cost, err := drainAgain(ctx, env, tallyInv, spec.voters, db, PhaseDrain, true)
+			run.TallyDrainVotesPerS, run.DrainBusyVotesPerS = rate.toLast, rate.busy
+			run.Costs = append(run.Costs, cost)
+			return err
+		}
+		without := func() error {
+			st, err := store.Open(ctx, dsn, store.Options{MaxConns: env.Config.Database.MaxConns, WithoutResultsByState: true})
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			log := env.Log.With("function", infra.Tally)
+			p := tally.New(st, env.Deps.Publisher, env.Config.Topics, env.Config.Records, log)
+			inv := kafkaevent.Fast(kafkaevent.Handler(p, log))
+			rate, cost, err := drainAgain(ctx, env, inv, spec.voters, db, PhaseDrainNoResults, false)
+			run.DrainNoResultsVotesPerS, run.DrainNoResultsBusyVotesPerS = rate.toLast, rate.busy
+			run.Costs = append(run.Costs, cost)
+			return err
+		}
+		drains := []func() error{with}
+		if spec.main {
+			drains = append(drains, without)
+			if spec.noResultsFirst {
+				drains[0], drains[1] = without, with
+			}
+		}
+		for _, d := range drains {
+			if err := d(); err != nil {
+				return run, err
+			}
+		}
+		slices.SortStableFunc(run.Costs, func(a, b PhaseCost) int {
+			return slices.Index(phaseOrder, a.Phase) - slices.Index(phaseOrder, b.Phase)
+		})
+		return run, nil
 	})
+}
+
+// writeHeapProfile writes a heap profile of what is live now to path.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	runtime.GC() // the profile's in-use figures are as of the last GC
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // benchEnv opens a harness environment on the scratch database dsn: the
@@ -371,7 +506,7 @@ func benchEnv(ctx context.Context, cfg config.Config, o Options, dsn, name strin
 // runElection runs one election to the end with every function timed (and
 // the dashboard's latency sampled when spec says so), and audits it. It
 // returns the tally's in-process handler for a drain after.
-func runElection(ctx context.Context, env *harness.Env, o Options, spec electionSpec) (electionRun, trigger.Invoker, error) {
+func runElection(ctx context.Context, env *harness.Env, o Options, spec electionSpec, db string) (electionRun, trigger.Invoker, error) {
 	var run electionRun
 	functions := []string{infra.Register, infra.Ballot, infra.Tally}
 	invokers := map[string]trigger.Invoker{}
@@ -398,11 +533,17 @@ func runElection(ctx context.Context, env *harness.Env, o Options, spec election
 		defer stop()
 		go sampler.consume(sctx)
 	}
+	phase := PhaseElection
+	if spec.rate > 0 {
+		phase = PhasePaced
+	}
+	cost := startCost(db)
 	sum, err := harness.Run(ctx, env, harness.RunOptions{Voters: spec.voters, Candidates: 3, Seed: o.Seed, Rate: spec.rate,
 		UntilDone: true, Functions: functions, Invokers: invokers, Out: io.Discard})
 	if err != nil {
 		return run, nil, err
 	}
+	c := cost.end(phase, spec.voters)
 	if sum.Tallied != spec.voters {
 		return run, nil, fmt.Errorf("the election ended with %d of %d votes tallied", sum.Tallied, spec.voters)
 	}
@@ -413,6 +554,8 @@ func runElection(ctx context.Context, env *harness.Env, o Options, spec election
 		last = d.lastEnd()
 	}
 	run.E2ESeconds = last.Sub(sum.Start).Seconds()
+	c.activeWall(run.E2ESeconds)
+	run.Costs = append(run.Costs, c)
 	run.E2EVotesPerS = float64(spec.voters) / run.E2ESeconds
 	if e, err := env.Deps.Store.Election(ctx); err == nil && e != nil && e.PublishedAt != nil {
 		run.RegisterSeconds = e.PublishedAt.Sub(sum.Start).Seconds()
@@ -438,27 +581,66 @@ func runElection(ctx context.Context, env *harness.Env, o Options, spec election
 	return run, timers[infra.Tally].inner, nil
 }
 
+// drainRate is a drain's votes/s from the start of the harness's run to
+// the last invocation's end, and over the tally's busy span (first
+// invocation's start to last one's end).
+type drainRate struct{ toLast, busy float64 }
+
 // drainAgain measures the tally alone, from scratch, over the votes already
 // on the topic: the tallies are reset, the group starts over, and it
-// returns votes/s to the last invocation.
-func drainAgain(ctx context.Context, env *harness.Env, tally trigger.Invoker, voters int64) (float64, error) {
+// returns its votes/s (drainRate) and the drain's cost (phase).
+// Afterwards it checks that the results by state were maintained or not,
+// as withResults says the tally invoker does.
+func drainAgain(ctx context.Context, env *harness.Env, tally trigger.Invoker, voters int64, db, phase string,
+	withResults bool) (drainRate, PhaseCost, error) {
+	if err := settle(ctx, env.Config.Database.URL); err != nil {
+		return drainRate{}, PhaseCost{}, err
+	}
 	if err := env.Deps.Store.ResetTallies(ctx); err != nil {
-		return 0, err
+		return drainRate{}, PhaseCost{}, err
 	}
 	tg, _ := infra.TriggerFor(infra.Tally)
 	if _, err := kadm.NewClient(env.Deps.Kafka).DeleteGroup(ctx, tg.Group); err != nil {
-		return 0, fmt.Errorf("reset the tally group: %w", err)
+		return drainRate{}, PhaseCost{}, fmt.Errorf("reset the tally group: %w", err)
 	}
 	drain := &timedInvoker{inner: tally}
+	cost := startCost(db)
 	sum, err := harness.Run(ctx, env, harness.RunOptions{UntilDone: true, Functions: []string{infra.Tally},
 		Invokers: map[string]trigger.Invoker{infra.Tally: drain}, Out: io.Discard})
 	if err != nil {
-		return 0, err
+		return drainRate{}, PhaseCost{}, err
 	}
+	c := cost.end(phase, voters)
+	c.activeWall(drain.lastEnd().Sub(sum.Start).Seconds())
 	if sum.Tallied != voters {
-		return 0, fmt.Errorf("the drain ended with %d of %d votes tallied", sum.Tallied, voters)
+		return drainRate{}, c, fmt.Errorf("%s: the drain ended with %d of %d votes tallied", phase, sum.Tallied, voters)
 	}
-	return float64(voters) / drain.lastEnd().Sub(sum.Start).Seconds(), nil
+	snap, err := env.Deps.Store.Snapshot(ctx)
+	if err != nil {
+		return drainRate{}, c, err
+	}
+	if got := len(snap.Results) > 0; got != withResults {
+		return drainRate{}, c, fmt.Errorf("%s: results by state for %d states after the drain", phase, len(snap.Results))
+	}
+	return drainRate{toLast: float64(voters) / drain.lastEnd().Sub(sum.Start).Seconds(),
+		busy: float64(voters) / drain.span().Seconds()}, c, nil
+}
+
+// settle vacuums and analyzes the database at dsn and checkpoints, so that
+// no autovacuum of what ran before and no pending checkpoint lands in the
+// drain measured next (each drain starts from the same state).
+func settle(ctx context.Context, dsn string) error {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, `VACUUM ANALYZE`); err != nil {
+		return fmt.Errorf("vacuum before the drain: %w", err)
+	}
+	// CHECKPOINT needs superuser or pg_checkpoint; without it, vacuum alone.
+	conn.Exec(ctx, `CHECKPOINT`) //nolint:errcheck
+	return nil
 }
 
 // timedInvoker records when a function was first and last busy.
@@ -641,38 +823,11 @@ func peakRSS() int64 {
 	return 0
 }
 
-// Print writes the result as a table.
+// Print writes the result as a table (the same as a one-run Aggregate's),
+// or with asJSON as one JSON object.
 func (r Result) Print(w io.Writer, asJSON bool) error {
 	if asJSON {
 		return json.NewEncoder(w).Encode(r)
 	}
-	ratio := func(x float64) string { return fmt.Sprintf("%.2f × COPY", x) }
-	fmt.Fprintf(w, "benchmark: %d voters, %d partitions, this machine, one run\n\n", r.Voters, r.Partitions)
-	fmt.Fprintf(w, "%-50s %12s  %s\n", "measure", "value", "against the ceiling")
-	fmt.Fprintf(w, "%-50s %12.0f  %s\n", "ceiling: raw COPY of vote rows (rows/s)", r.CopyRowsPerS, "1.00 × COPY")
-	fmt.Fprintf(w, "%-50s %12.0f  %s\n", "  the same COPY with no unique index (rows/s)", r.CopyBareRowsPerS, ratio(r.CopyBareRowsPerS/r.CopyRowsPerS))
-	fmt.Fprintf(w, "%-50s %12.0f  %s\n", "tally statement alone, exactly once (votes/s)", r.TallyStatementVotesPerS, ratio(r.TallyStatementRatioToCopy))
-	fmt.Fprintf(w, "%-50s %12.0f  %s\n", "tally drain via Kafka + Lambda events (votes/s)", r.TallyDrainVotesPerS, ratio(r.TallyDrainRatioToCopy))
-	fmt.Fprintf(w, "%-50s %12.0f  %s\n", "election end to end, full speed (votes/s)", r.E2EVotesPerS, ratio(r.E2ERatioToCopy))
-	fmt.Fprintf(w, "%-50s %12.1f\n", "election end to end (s)", r.E2ESeconds)
-	fmt.Fprintf(w, "%-50s %12.1f\n", "  of which register published all (s)", r.RegisterSeconds)
-	fmt.Fprintf(w, "%-50s %12.0f\n", fmt.Sprintf("vote → dashboard p50 at %.0f votes/s (ms)", r.LatencyRate), r.DashboardLatencyP50Ms)
-	fmt.Fprintf(w, "%-50s %12.0f  (%d sampled votes, %d renders)\n", fmt.Sprintf("vote → dashboard p99 at %.0f votes/s (ms)", r.LatencyRate),
-		r.DashboardLatencyP99Ms, r.DashboardSamples, r.DashboardRenders)
-	fmt.Fprintf(w, "%-50s %12.0f / %.0f\n", "  the same at full speed, p50 / p99 (ms)", r.FullSpeedLatencyP50Ms, r.FullSpeedLatencyP99Ms)
-	fmt.Fprintf(w, "%-50s %12.0f\n", "peak RSS (MiB)", float64(r.PeakRSSBytes)/(1<<20))
-	fmt.Fprintf(w, "%-50s %12v\n", "audit", map[bool]string{true: "OK", false: "MISMATCH"}[r.AuditOK])
-	fmt.Fprintf(w, "\nfull-speed election, per stage:\n%-10s %10s %12s %10s %14s\n", "stage", "records", "invocations", "busy (s)", "records/s")
-	stages := slices.Sorted(maps.Keys(r.Stages))
-	for _, s := range stages {
-		f := r.Stages[s]
-		fmt.Fprintf(w, "%-10s %10d %12d %10.1f %14.0f\n", s, f.Records, f.Invocations, f.Seconds, f.PerSecond)
-	}
-	if len(r.Scaling) > 0 {
-		fmt.Fprintf(w, "\n%-10s %14s %12s %20s\n", "partitions", "e2e votes/s", "e2e (s)", "tally drain votes/s")
-		for _, row := range r.Scaling {
-			fmt.Fprintf(w, "%-10d %14.0f %12.1f %20.0f\n", row.Partitions, row.E2EVotesPerS, row.E2ESeconds, row.TallyDrainVotesPerS)
-		}
-	}
-	return nil
+	return NewAggregate([]Result{r}).Print(w, false)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 
@@ -40,9 +41,42 @@ func TestBenchSmoke(t *testing.T) {
 	if res.DashboardSamples == 0 || res.PeakRSSBytes == 0 || res.Stages["tally"].Records != 2000 {
 		t.Errorf("samples %d, rss %d, stages %+v", res.DashboardSamples, res.PeakRSSBytes, res.Stages)
 	}
+	if res.TallyDrainNoResultsVotesPerS <= 0 || res.TallyDrainBusyVotesPerS <= 0 || res.TallyDrainNoResultsBusyVotesPerS <= 0 {
+		t.Errorf("drains with and without results by state: %v, %v (busy span %v, %v)", res.TallyDrainVotesPerS,
+			res.TallyDrainNoResultsVotesPerS, res.TallyDrainBusyVotesPerS, res.TallyDrainNoResultsBusyVotesPerS)
+	}
+	var phases []string
+	for _, c := range res.Costs {
+		phases = append(phases, c.Phase)
+		if c.Votes <= 0 || c.WallSeconds <= 0 || c.GoCPUSeconds <= 0 || c.GoMicrosPerVote <= 0 {
+			t.Errorf("cost of %q: %+v", c.Phase, c)
+		}
+		// The server is local: /proc has its processes.
+		if !c.PGKnown || c.PGCPUSeconds < c.PGOwnCPUSeconds || c.CoresBusy <= 0 {
+			t.Errorf("Postgres cost of %q: %+v", c.Phase, c)
+		}
+	}
+	if want := []string{bench.PhaseStatement, bench.PhaseElection, bench.PhaseDrain, bench.PhaseDrainNoResults, bench.PhasePaced}; !slices.Equal(phases, want) {
+		t.Errorf("phases %q, want %q", phases, want)
+	}
+	votes := res.Kafka[cfg.Topics.Votes]
+	if votes.Records != 2000 || votes.BytesPerVote <= 0 || res.Kafka[cfg.Topics.Voters].Records != 2000 || res.KafkaBytesPerVote <= votes.BytesPerVote {
+		t.Errorf("kafka bytes: %+v", res.Kafka)
+	}
+	if _, ok := res.Kafka[cfg.Topics.VotesDLQ]; !ok {
+		t.Errorf("kafka bytes lack the dead letter topic: %+v", res.Kafka)
+	}
+	if r := res.Render; r.States == 0 || r.WithMapMs <= 0 || r.WithoutMapMs <= 0 || r.WithMapIndexBytes <= r.WithoutMapIndexBytes {
+		t.Errorf("render: %+v", r)
+	}
 	var table, js bytes.Buffer
 	if err := res.Print(&table, false); err != nil || !strings.Contains(table.String(), "× COPY") {
 		t.Errorf("table: %v\n%s", err, table.String())
+	}
+	for _, want := range []string{"1 run", "µs CPU per vote", "bytes per vote", "cores busy", "without results by state"} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("the table lacks %q:\n%s", want, table.String())
+		}
 	}
 	if err := res.Print(&js, true); err != nil {
 		t.Fatal(err)
@@ -52,7 +86,8 @@ func TestBenchSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, k := range []string{"copy_rows_per_s", "tally_drain_votes_per_s", "e2e_votes_per_s", "e2e_seconds",
-		"dashboard_latency_p50_ms", "dashboard_latency_p99_ms", "peak_rss_bytes"} {
+		"dashboard_latency_p50_ms", "dashboard_latency_p99_ms", "peak_rss_bytes", "costs", "kafka_topics", "dashboard_render",
+		"tally_drain_without_results_by_state_votes_per_s"} {
 		if _, ok := m[k]; !ok {
 			t.Errorf("--json lacks %s", k)
 		}

@@ -101,9 +101,11 @@ func RunCast(ctx context.Context, cfg config.Config, o CastOptions) (CastResult,
 			return res, err
 		}
 		res.AuditOK = rep.OK()
-		if res.DrainVotesPerS, err = drainAgain(ctx, env, tally, res.Statuses[http.StatusAccepted]); err != nil {
+		rate, _, err := drainAgain(ctx, env, tally, res.Statuses[http.StatusAccepted], "", PhaseDrain, true)
+		if err != nil {
 			return res, err
 		}
+		res.DrainVotesPerS = rate.toLast
 		if res.DrainVotesPerS > 0 {
 			res.CastOverDrain = res.CastsPerS / res.DrainVotesPerS
 		}

@@ -23,6 +23,8 @@ import (
 type Store struct {
 	pool *pgxpool.Pool
 	dsn  string
+	// withoutResultsByState is Options.WithoutResultsByState.
+	withoutResultsByState bool
 }
 
 // Options tune Open.
@@ -34,6 +36,12 @@ type Options struct {
 	CreateDatabase bool
 	// Migrate applies the migrations not yet applied (see Migrate).
 	Migrate bool
+	// WithoutResultsByState is for benchmarks only: Tally then skips the
+	// candidate-by-state result (tally_state_candidate, read as
+	// results_by_state), so that the benchmark can measure what
+	// maintaining it costs. Results by state stay empty; never set it for
+	// an election whose results anyone reads.
+	WithoutResultsByState bool
 }
 
 // Open connects to dsn and checks the connection. Errors never carry the
@@ -59,7 +67,7 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("connect to %s: %s", config.RedactedURL(dsn), config.RedactSecrets(err.Error(), dsn))
 	}
-	st := &Store{pool: pool, dsn: dsn}
+	st := &Store{pool: pool, dsn: dsn, withoutResultsByState: o.WithoutResultsByState}
 	if o.Migrate {
 		if err := st.Migrate(ctx); err != nil {
 			pool.Close()

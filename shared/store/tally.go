@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -119,6 +120,17 @@ UNION ALL
 SELECT -1::bigint, 'state', '', '', 0, 0::bigint, address_state FROM agg WHERE g = 23
 `
 
+// resultsByStateSet is the tally statement's candidate-by-state grouping
+// set, the last in its GROUPING SETS list. Options.WithoutResultsByState
+// (benchmarks only) runs the statement without it: t_result then finds no
+// group (g = 7) to insert, and every other tally is unchanged (g depends on
+// GROUPING's arguments, not on which sets are listed).
+const resultsByStateSet = ", (address_state, candidate_id))"
+
+// tallySQLWithoutResultsByState is tallySQL without resultsByStateSet (a
+// test checks that tallySQL contains it exactly once).
+var tallySQLWithoutResultsByState = strings.Replace(tallySQL, resultsByStateSet, ")", 1)
+
 // Tally counts a batch exactly once, in one transaction: new ballots are
 // inserted (a voter's first ballot wins), the partition's tally shard grows by
 // exactly the rows inserted, and every uncounted record is kept in
@@ -134,7 +146,11 @@ func (s *Store) Tally(ctx context.Context, b election.TallyBatch) (election.Tall
 			return err
 		}
 		var err error
-		res, err = tallyBatch(ctx, tx, b)
+		statement := tallySQL
+		if s.withoutResultsByState {
+			statement = tallySQLWithoutResultsByState
+		}
+		res, err = tallyBatch(ctx, tx, statement, b)
 		return err
 	})
 	if err != nil {
@@ -162,9 +178,9 @@ func checkElection(ctx context.Context, tx pgx.Tx, id string) error {
 	return nil
 }
 
-// tallyBatch runs the tally statement over b's ballots in tx and records
-// every record not counted in rejected_votes.
-func tallyBatch(ctx context.Context, tx pgx.Tx, b election.TallyBatch) (election.TallyResult, error) {
+// tallyBatch runs the tally statement (tallySQL or a variant of it) over
+// b's ballots in tx and records every record not counted in rejected_votes.
+func tallyBatch(ctx context.Context, tx pgx.Tx, statement string, b election.TallyBatch) (election.TallyResult, error) {
 	var res election.TallyResult
 	rejects := append([]election.RejectedRecord(nil), b.Rejects...)
 	touchedC, touchedS := map[string]bool{}, map[string]bool{}
@@ -177,7 +193,7 @@ func tallyBatch(ctx context.Context, tx pgx.Tx, b election.TallyBatch) (election
 			voters[i], cands[i], times[i], offsets[i] = x.VoterID, x.CandidateID, x.VotingTime, x.Offset
 			byOffset[x.Offset] = x
 		}
-		rows, err := tx.Query(ctx, tallySQL, voters, cands, times, offsets, b.Partition, b.Topic, slices.Min(offsets), slices.Max(offsets))
+		rows, err := tx.Query(ctx, statement, voters, cands, times, offsets, b.Partition, b.Topic, slices.Min(offsets), slices.Max(offsets))
 		if err != nil {
 			return res, err
 		}
