@@ -282,7 +282,7 @@ func tallyStatement(ctx context.Context, dsn string, n, seed int64) (PhaseCost, 
 	at := time.Now()
 	var wg sync.WaitGroup
 	errs := make(chan error, streams)
-	cost := startCost(dbName(dsn))
+	cost := startCost(dsn)
 	for w := range streams {
 		wg.Add(1)
 		go func() {
@@ -537,7 +537,7 @@ func runElection(ctx context.Context, env *harness.Env, o Options, spec election
 	if spec.rate > 0 {
 		phase = PhasePaced
 	}
-	cost := startCost(db)
+	cost := startCost(env.Config.Database.URL)
 	sum, err := harness.Run(ctx, env, harness.RunOptions{Voters: spec.voters, Candidates: 3, Seed: o.Seed, Rate: spec.rate,
 		UntilDone: true, Functions: functions, Invokers: invokers, Out: io.Discard})
 	if err != nil {
@@ -604,7 +604,7 @@ func drainAgain(ctx context.Context, env *harness.Env, tally trigger.Invoker, vo
 		return drainRate{}, PhaseCost{}, fmt.Errorf("reset the tally group: %w", err)
 	}
 	drain := &timedInvoker{inner: tally}
-	cost := startCost(db)
+	cost := startCost(env.Config.Database.URL)
 	sum, err := harness.Run(ctx, env, harness.RunOptions{UntilDone: true, Functions: []string{infra.Tally},
 		Invokers: map[string]trigger.Invoker{infra.Tally: drain}, Out: io.Discard})
 	if err != nil {

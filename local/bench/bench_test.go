@@ -55,6 +55,10 @@ func TestBenchSmoke(t *testing.T) {
 		if !c.PGKnown || c.PGCPUSeconds < c.PGOwnCPUSeconds || c.CoresBusy <= 0 {
 			t.Errorf("Postgres cost of %q: %+v", c.Phase, c)
 		}
+		// Counting a vote writes its row and index entries to the WAL.
+		if !c.WALKnown || c.WALBytesPerVote < 50 {
+			t.Errorf("WAL of %q: %+v", c.Phase, c)
+		}
 	}
 	if want := []string{bench.PhaseStatement, bench.PhaseElection, bench.PhaseDrain, bench.PhaseDrainNoResults, bench.PhasePaced}; !slices.Equal(phases, want) {
 		t.Errorf("phases %q, want %q", phases, want)

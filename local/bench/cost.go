@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"context"
 	"net/url"
 	"os"
 	"slices"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // PhaseCost is what one phase of the benchmark cost per vote: CPU of this
@@ -37,6 +40,11 @@ type PhaseCost struct {
 	PGOwnMicrosPerVote float64 `json:"pg_own_backends_cpu_us_per_vote"`
 	// CoresBusy is (Go CPU + Postgres CPU) / wall seconds.
 	CoresBusy float64 `json:"cores_busy"`
+	// WALBytesPerVote is how far the server's write-ahead log advanced over
+	// the phase, per vote (pg_current_wal_lsn; the whole server's, like
+	// PGCPUSeconds): what the database writes to disk for a vote.
+	WALBytesPerVote float64 `json:"wal_bytes_per_vote"`
+	WALKnown        bool    `json:"wal_known"`
 }
 
 // activeWall sets the phase's wall time to seconds, from its start to its
@@ -75,6 +83,8 @@ type cpuSample struct {
 	pg    int64          // ticks: every postgres process, with reaped children
 	procs map[int]pgProc // live postgres processes
 	db    string         // the scratch database whose backends are "own"
+	dsn   string
+	wal   int64 // the server's WAL position (bytes); -1 when unknown
 }
 
 type pgProc struct {
@@ -82,12 +92,34 @@ type pgProc struct {
 	db    bool  // a backend of the sample's database
 }
 
-// startCost samples the CPU at the start of a phase on database db.
-func startCost(db string) cpuSample { return sampleCPU(db) }
+// startCost samples the CPU and the WAL position at the start of a phase on
+// the database at dsn.
+func startCost(dsn string) cpuSample {
+	s := sampleCPU(dbName(dsn))
+	s.dsn, s.wal = dsn, walPosition(dsn)
+	return s
+}
+
+// walPosition returns the server's current WAL position in bytes, or -1.
+func walPosition(dsn string) int64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return -1
+	}
+	defer conn.Close(ctx)
+	var pos int64
+	if err := conn.QueryRow(ctx, `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint`).Scan(&pos); err != nil {
+		return -1
+	}
+	return pos
+}
 
 // end samples again and returns the phase's cost for votes votes.
 func (a cpuSample) end(phase string, votes int64) PhaseCost {
 	b := sampleCPU(a.db)
+	wal := walPosition(a.dsn)
 	c := PhaseCost{Phase: phase, Votes: votes, WallSeconds: b.at.Sub(a.at).Seconds(),
 		GoCPUSeconds: (b.goCPU - a.goCPU).Seconds(), PGKnown: a.pgOK && b.pgOK}
 	if c.PGKnown {
@@ -99,6 +131,9 @@ func (a cpuSample) end(phase string, votes int64) PhaseCost {
 			}
 		}
 		c.PGOwnCPUSeconds = float64(own) / userHZ
+	}
+	if a.wal >= 0 && wal >= a.wal && votes > 0 {
+		c.WALKnown, c.WALBytesPerVote = true, float64(wal-a.wal)/float64(votes)
 	}
 	if votes > 0 {
 		c.GoMicrosPerVote = c.GoCPUSeconds * 1e6 / float64(votes)

@@ -181,7 +181,7 @@ func sections(r Result) []section {
 	costs := section{title: "per-vote cost, by phase: CPU of this process (Go: the functions, the harness and the embedded broker) and of\n" +
 		"the local Postgres server's processes (all of them, read from /proc, whoever's work it was; \"own backends\" are\n" +
 		"those connected to the phase's scratch database); wall = the phase's start to its last invocation's end;\n" +
-		"cores busy = (Go CPU + Postgres CPU) / wall seconds"}
+		"cores busy = (Go CPU + Postgres CPU) / wall seconds; WAL = how far the server's write-ahead log advanced"}
 	for i, c := range r.Costs {
 		get := func(f func(PhaseCost) float64, needPG bool) func(Result) (float64, bool) {
 			return func(r Result) (float64, bool) {
@@ -198,6 +198,12 @@ func sections(r Result) []section {
 			figure{k + "pg_cpu_us_per_vote", "  Postgres, local server (µs CPU per vote)", 1, false, get(func(c PhaseCost) float64 { return c.PGMicrosPerVote }, true)},
 			figure{k + "pg_own_backends_cpu_us_per_vote", "    of which own backends (µs CPU per vote)", 1, false, get(func(c PhaseCost) float64 { return c.PGOwnMicrosPerVote }, true)},
 			figure{k + "cores_busy", "  cores busy", 2, false, get(func(c PhaseCost) float64 { return c.CoresBusy }, true)},
+			figure{k + "wal_bytes_per_vote", "  Postgres WAL written (bytes per vote)", 0, false, func(r Result) (float64, bool) {
+				if i >= len(r.Costs) || r.Costs[i].Phase != c.Phase || !r.Costs[i].WALKnown {
+					return 0, false
+				}
+				return r.Costs[i].WALBytesPerVote, true
+			}},
 		)
 	}
 	kafka := section{title: "Kafka, full-speed election: bytes per vote (key + value + headers of every record, read back after it)"}
