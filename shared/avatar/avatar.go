@@ -38,27 +38,55 @@ const defaultColor = "888888"
 // initials are the first letter or digit of each of the first two words of
 // name that have one, upper-cased; a name without any gives a disc with no
 // initials.
-func Ref(name, color string) string {
-	var ini []rune
-	for _, w := range strings.Fields(name) {
-		if len(ini) == maxInitials {
-			break
+func Ref(name, color string) string { return string(AppendRef(nil, name, color)) }
+
+// AppendRef appends Ref(name, color) to b, allocating nothing more.
+func AppendRef(b []byte, name, color string) []byte {
+	b = append(b, Prefix...)
+	n, inWord, done := 0, false, false // initials so far; in a word; its initial is taken
+	for _, r := range name {
+		if unicode.IsSpace(r) {
+			inWord, done = false, false
+			continue
 		}
-		for _, r := range w {
-			if !unicode.IsLetter(r) && !unicode.IsDigit(r) {
-				continue
+		if !inWord {
+			inWord = true
+			if n == maxInitials {
+				break
 			}
-			if u := unicode.ToUpper(r); validInitial(u) {
-				ini = append(ini, u)
-			}
-			break
+		}
+		if done || !unicode.IsLetter(r) && !unicode.IsDigit(r) {
+			continue
+		}
+		done = true
+		if u := unicode.ToUpper(r); validInitial(u) {
+			b = appendEscaped(b, u)
+			n++
 		}
 	}
-	c := strings.ToLower(strings.TrimPrefix(color, "#"))
+	b = append(b, '-')
+	c := strings.TrimPrefix(color, "#")
 	if !isHex6(c) {
 		c = defaultColor
 	}
-	return Prefix + url.PathEscape(string(ini)) + "-" + c + suffix
+	for i := 0; i < len(c); i++ {
+		b = append(b, c[i]|0x20) // lower-case: digits already have the bit
+	}
+	return append(b, suffix...)
+}
+
+// appendEscaped appends an initial as url.PathEscape does: ASCII as it is,
+// every byte of anything else as %XX.
+func appendEscaped(b []byte, r rune) []byte {
+	if r < utf8.RuneSelf {
+		return append(b, byte(r))
+	}
+	var u [utf8.UTFMax]byte
+	const hex = "0123456789ABCDEF"
+	for _, c := range u[:utf8.EncodeRune(u[:], r)] {
+		b = append(b, '%', hex[c>>4], hex[c&0x0f])
+	}
+	return b
 }
 
 // Parse returns the initials and the colour ("#rrggbb", lower-case) of a

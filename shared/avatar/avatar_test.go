@@ -180,3 +180,13 @@ func TestHandler(t *testing.T) {
 		t.Errorf("POST: %d, want 405", resp.StatusCode)
 	}
 }
+
+func TestAppendRefAllocates(t *testing.T) {
+	b := make([]byte, 0, 64)
+	if n := testing.AllocsPerRun(100, func() { b = avatar.AppendRef(b[:0], "Élodie Ng", "#1f77b4") }); n != 0 {
+		t.Errorf("AppendRef allocates %v times", n)
+	}
+	if string(b) != avatar.Ref("Élodie Ng", "#1f77b4") {
+		t.Errorf("AppendRef = %q, Ref = %q", b, avatar.Ref("Élodie Ng", "#1f77b4"))
+	}
+}
