@@ -316,11 +316,17 @@ func TestCastServesThePageAndTheCandidatesWithCORSForTheDashboardOnly(t *testing
 	}
 }
 
-// Avatar references are served (the ballot page shows them from there) as
-// immutable SVGs.
+// The candidates' photo_url are avatar references, which the API serves
+// (the ballot page shows them from there) as immutable SVGs.
 func TestCastServesTheCandidatesPictures(t *testing.T) {
 	r := newRig(t)
-	for _, ref := range []string{avatar.Ref(r.cands[0].CandidateName, "#1f77b4"), avatar.Ref("", "#d62728")} {
+	_, _, body := r.call(t, "GET", "/candidates", "", nil)
+	list, _ := body["candidates"].([]any)
+	if len(list) == 0 {
+		t.Fatalf("no candidates: %v", body)
+	}
+	for _, c := range list {
+		ref, _ := c.(map[string]any)["photo_url"].(string)
 		want, ok := avatar.SVG(ref)
 		if !ok {
 			t.Fatalf("photo_url %q is not an avatar reference", ref)
