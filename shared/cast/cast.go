@@ -4,6 +4,7 @@
 //
 //	GET  /            the ballot page
 //	GET  /candidates  the candidates, for the page
+//	GET  /avatars/…   the pictures the candidates' photo_url refer to
 //	POST /ballots     {"token": "...", "candidate_id": "..."}: the ballot
 //
 // A ballot is accepted (202, with a receipt) once the broker has stored its
@@ -31,6 +32,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/votingpipe/voting/shared/avatar"
 	"github.com/votingpipe/voting/shared/ballotpage"
 	"github.com/votingpipe/voting/shared/config"
 	"github.com/votingpipe/voting/shared/election"
@@ -125,9 +127,11 @@ func (p *Processor) Handle(ctx context.Context, req events.APIGatewayV2HTTPReque
 		resp = p.page()
 	case path == "/candidates" && method == http.MethodGet:
 		resp = p.listCandidates(ctx)
+	case strings.HasPrefix(path, "/"+avatar.Prefix) && method == http.MethodGet:
+		resp = picture(strings.TrimPrefix(path, "/"))
 	case path == "/ballots" && method == http.MethodPost:
 		resp = p.cast(ctx, req)
-	case path == "/" || path == "/candidates" || path == "/ballots":
+	case path == "/" || path == "/candidates" || path == "/ballots" || strings.HasPrefix(path, "/"+avatar.Prefix):
 		resp = problem(http.StatusMethodNotAllowed, CodeMethod, "method "+method+" is not allowed here")
 	default:
 		resp = problem(http.StatusNotFound, CodeNotFound, "no such resource")
@@ -163,6 +167,18 @@ func (p *Processor) page() events.APIGatewayV2HTTPResponse {
 	return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusOK, Body: string(body), Headers: map[string]string{
 		"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff",
 		"X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"}}
+}
+
+// picture answers GET /avatars/{name}: the SVG of the avatar reference
+// (package avatar), which never changes, or 404 for a name that is not one.
+// The path may come percent-encoded (API Gateway's rawPath) or not (the
+// local harness); avatar.Parse takes both.
+func picture(ref string) events.APIGatewayV2HTTPResponse {
+	b, ok := avatar.SVG(ref)
+	if !ok {
+		return problem(http.StatusNotFound, CodeNotFound, "no such picture")
+	}
+	return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusOK, Body: string(b), Headers: avatar.Headers()}
 }
 
 func (p *Processor) listCandidates(ctx context.Context) events.APIGatewayV2HTTPResponse {

@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/votingpipe/voting/shared/avatar"
 	"github.com/votingpipe/voting/shared/broker"
 	"github.com/votingpipe/voting/shared/broker/embedded"
 	"github.com/votingpipe/voting/shared/cast"
@@ -312,6 +313,49 @@ func TestCastServesThePageAndTheCandidatesWithCORSForTheDashboardOnly(t *testing
 	status, h, _ = r.call(t, "OPTIONS", "/ballots", "", map[string]string{"Origin": "https://results.example.org", "access-control-request-method": "POST"})
 	if status != 204 || h["Access-Control-Allow-Methods"] == "" || !strings.Contains(h["Access-Control-Allow-Headers"], "content-type") {
 		t.Errorf("preflight: %d %v", status, h)
+	}
+}
+
+// The candidates' photo_url are avatar references, which the API serves
+// (the ballot page shows them from there) as immutable SVGs.
+func TestCastServesTheCandidatesPictures(t *testing.T) {
+	r := newRig(t)
+	_, _, body := r.call(t, "GET", "/candidates", "", nil)
+	list, _ := body["candidates"].([]any)
+	if len(list) == 0 {
+		t.Fatalf("no candidates: %v", body)
+	}
+	for _, c := range list {
+		ref, _ := c.(map[string]any)["photo_url"].(string)
+		want, ok := avatar.SVG(ref)
+		if !ok {
+			t.Fatalf("photo_url %q is not an avatar reference", ref)
+		}
+		req := events.APIGatewayV2HTTPRequest{Version: "2.0", RouteKey: "GET /avatars/{name}", RawPath: "/" + ref,
+			PathParameters: map[string]string{"name": strings.TrimPrefix(ref, avatar.Prefix)}}
+		req.RequestContext.HTTP.Method, req.RequestContext.HTTP.Path = "GET", "/"+ref
+		resp, err := r.p.Handle(context.Background(), req)
+		if err != nil || resp.StatusCode != 200 || resp.Body != string(want) || resp.Headers["Content-Type"] != "image/svg+xml" ||
+			!strings.Contains(resp.Headers["Cache-Control"], "immutable") || resp.Headers["X-Content-Type-Options"] != "nosniff" {
+			t.Errorf("GET /%s: %v %d %v %q", ref, err, resp.StatusCode, resp.Headers, resp.Body)
+		}
+	}
+	// Percent-encoded initials, as API Gateway's rawPath has them.
+	ref := avatar.Ref("Élodie Ng", "#1f77b4")
+	want, _ := avatar.SVG(ref)
+	req := events.APIGatewayV2HTTPRequest{RawPath: "/" + ref}
+	req.RequestContext.HTTP.Method = "GET"
+	if resp, _ := r.p.Handle(context.Background(), req); resp.StatusCode != 200 || resp.Body != string(want) {
+		t.Errorf("GET /%s: %d %q", ref, resp.StatusCode, resp.Body)
+	}
+	for _, path := range []string{"/avatars/", "/avatars/al-1f77b4.svg", "/avatars/AL-1f77b4.png", "/avatars/../candidates",
+		"/avatars/%2E%2E%2Fcandidates-1f77b4.svg", "/avatars/AL-1f77b4.svg/x"} {
+		if status, h, body := r.call(t, "GET", path, "", nil); status != 404 || body["error"] != cast.CodeNotFound || h["Cache-Control"] != "no-store" {
+			t.Errorf("GET %s: %d %v %v, want 404", path, status, h, body)
+		}
+	}
+	if status, _, body := r.call(t, "POST", "/avatars/AL-1f77b4.svg", "", nil); status != 405 || body["error"] != cast.CodeMethod {
+		t.Errorf("POST: %d %v, want 405", status, body)
 	}
 }
 

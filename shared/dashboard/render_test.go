@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/votingpipe/voting/shared/avatar"
 	"github.com/votingpipe/voting/shared/dashboard"
 )
 
@@ -463,21 +464,32 @@ func TestDownsample(t *testing.T) {
 }
 
 func TestPhotosAreImagesOnly(t *testing.T) {
-	s := fixture(4, 1, 3, false)
+	s := fixture(8, 1, 3, false)
 	s.Candidates[0].PhotoURL = "javascript:alert(1)"
 	s.Candidates[1].PhotoURL = "data:text/html,<script>alert(1)</script>"
 	s.Candidates[2].PhotoURL = "https://example.org/p.png"
+	s.Candidates[3].PhotoURL = avatar.Ref("Ada Lovelace", "#1f77b4") // what the generator gives
+	s.Candidates[4].PhotoURL = "avatars/../../secret-1f77b4.svg"
+	s.Candidates[5].PhotoURL = "avatars/A%3Cscript%3E-1f77b4.svg"
+	s.Candidates[6].PhotoURL = " data:image/png;base64,iVBORw0KGgo= "
+	s.Candidates[7].PhotoURL = "/avatars/AL-1f77b4.svg"
 	_, index, data := render(t, s, dashboard.Options{})
-	if strings.Contains(index, "javascript:") || strings.Contains(index, "data:text/html") {
+	if strings.Contains(index, "javascript:") || strings.Contains(index, "data:text/html") || strings.Contains(index, "avatars/") {
 		t.Error("a non-image photo URL reached the page")
 	}
 	byName := map[string]string{}
 	for _, c := range decodeData(t, data).Candidates {
 		byName[c["name"]] = c["photo"]
 	}
-	if byName[s.Candidates[0].Name] != "" || byName[s.Candidates[1].Name] != "" ||
-		byName[s.Candidates[2].Name] != "https://example.org/p.png" || !strings.HasPrefix(byName[s.Candidates[3].Name], "data:image/svg+xml,") {
-		t.Errorf("photos: %v", byName)
+	ada, _ := avatar.DataURL(avatar.Ref("Ada Lovelace", "#1f77b4"))
+	want := []string{"", "", "https://example.org/p.png", ada, "", "", "data:image/png;base64,iVBORw0KGgo=", ""}
+	for i, w := range want {
+		if got := byName[s.Candidates[i].Name]; got != w {
+			t.Errorf("candidate %d: photo %q shown as %q, want %q", i, s.Candidates[i].PhotoURL, got, w)
+		}
+	}
+	if !strings.Contains(index, ada) {
+		t.Error("the avatar is not inlined in the page")
 	}
 	if strings.Contains(index, "#ZgotmplZ") {
 		t.Error("html/template refused a photo URL")

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/votingpipe/voting/shared/avatar"
 	"github.com/votingpipe/voting/shared/election"
 )
 
@@ -324,14 +325,20 @@ func buildLeader(v *view, rk []ranked, total int64) {
 
 // safePhoto keeps only image URLs a page can show without running anything:
 // inline raster or SVG images (an SVG in <img> runs no script) and http(s).
+// An avatar reference (avatars/…, see package avatar) becomes its inline
+// data: URL, so the page stays self-contained wherever it is published.
 func safePhoto(u string) string {
-	l := strings.ToLower(strings.TrimSpace(u))
+	u = strings.TrimSpace(u)
+	if d, ok := avatar.DataURL(u); ok {
+		return d
+	}
+	l := strings.ToLower(u)
 	switch {
 	case strings.HasPrefix(l, "data:image/png"), strings.HasPrefix(l, "data:image/jpeg"),
 		strings.HasPrefix(l, "data:image/gif"), strings.HasPrefix(l, "data:image/webp"),
 		strings.HasPrefix(l, "data:image/svg+xml"),
 		strings.HasPrefix(l, "https://"), strings.HasPrefix(l, "http://"):
-		return strings.TrimSpace(u)
+		return u
 	}
 	return ""
 }

@@ -51,8 +51,8 @@ type CandidateResult struct {
 	ID    string
 	Name  string
 	Party string
-	// PhotoURL is shown when it is an inline data:image/ URL or an http(s)
-	// URL; anything else is dropped.
+	// PhotoURL is shown when it is an inline data:image/ URL, an http(s)
+	// URL or an avatar reference (package avatar); anything else is dropped.
 	PhotoURL string
 	Votes    int64
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/votingpipe/voting/shared/avatar"
 	"github.com/votingpipe/voting/shared/election"
 )
 
@@ -21,7 +22,8 @@ var ReferenceDate = time.Date(2026, time.November, 3, 0, 0, 0, 0, time.UTC)
 // candidates; candidates beyond them get generated party names.
 var Parties = []string{"Management Party", "Savior Party", "Tech Republic Party"}
 
-// partyColors colour candidate photos by ballot position.
+// partyColors colour candidate photos by ballot position (and voters'
+// pictures at random).
 var partyColors = []string{"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"}
 
 // rng is the random stream of one record: a PCG generator seeded from the
@@ -85,7 +87,7 @@ func Candidates(seed int64, n int) []election.Candidate {
 			PartyAffiliation: party,
 			Biography:        fmt.Sprintf("%s is %s from %s, %s.", name, article(job), city, state),
 			CampaignPlatform: strings.TrimRight(slogan(&r, w), ".") + ".",
-			PhotoURL:         Avatar(name, partyColors[i%len(partyColors)], 128),
+			PhotoURL:         avatar.Ref(name, partyColors[i%len(partyColors)]),
 		}
 	}
 	return out
@@ -93,7 +95,7 @@ func Candidates(seed int64, n int) []election.Candidate {
 
 // CandidateSpec is a candidate given by the caller rather than generated.
 // Empty fields are filled in: the ID from the seed and name, the photo as an
-// inline avatar.
+// avatar reference (see package avatar).
 type CandidateSpec struct {
 	election.Candidate
 	// Weight is the candidate's relative share of simulated ballots (default 1).
@@ -109,7 +111,7 @@ func CompleteCandidates(seed int64, specs []CandidateSpec) []CandidateSpec {
 			s.CandidateID = string(appendUUID(nil, &r))
 		}
 		if s.PhotoURL == "" {
-			s.PhotoURL = Avatar(s.CandidateName, partyColors[i%len(partyColors)], 128)
+			s.PhotoURL = avatar.Ref(s.CandidateName, partyColors[i%len(partyColors)])
 		}
 		if s.Weight == 0 {
 			s.Weight = 1
@@ -171,6 +173,9 @@ func Voter(seed int64, i int) election.Voter {
 	at[7] = len(b)
 	b = appendNumerify(b, &r, r.pick(w.phone))
 	at[8] = len(b)
+	// The name is copied to the stack (it does not escape AppendRef).
+	b = avatar.AppendRef(b, string(b[:at[0]]), partyColors[r.intN(len(partyColors))])
+	at[9] = len(b)
 	s := string(b)
 	name := s[:at[0]]
 
@@ -191,7 +196,7 @@ func Voter(seed int64, i int) election.Voter {
 		Email:         s[at[5]:at[6]],
 		PhoneNumber:   s[at[6]:at[7]],
 		CellNumber:    s[at[7]:at[8]],
-		Picture:       Avatar(name, partyColors[r.intN(len(partyColors))], 64),
+		Picture:       s[at[8]:at[9]],
 		RegisteredAge: age,
 	}
 }
@@ -288,33 +293,6 @@ func slogan(r *rng, w *wordLists) string {
 		}
 	}
 	return string(b)
-}
-
-// Avatar returns an inline SVG data URL showing the initials of name on a
-// coloured disc: a picture that renders anywhere with no download.
-func Avatar(name, color string, size int) string {
-	initials := ""
-	for _, w := range strings.Fields(name) {
-		r := []rune(w)
-		if len(r) > 0 && len([]rune(initials)) < 2 {
-			initials += strings.ToUpper(string(r[0]))
-		}
-	}
-	svg := fmt.Sprintf(`<svg xmlns='http://www.w3.org/2000/svg' width='%d' height='%d' viewBox='0 0 64 64'>`+
-		`<circle cx='32' cy='32' r='32' fill='%s'/>`+
-		`<text x='32' y='41' font-family='sans-serif' font-size='24' fill='#fff' text-anchor='middle'>%s</text></svg>`,
-		size, size, color, xmlEscape(initials))
-	// Minimal percent-encoding keeps the URL short: only the characters that
-	// are unsafe in a data URL inside HTML attributes and CSS are escaped.
-	return "data:image/svg+xml," + dataURLEscaper.Replace(svg)
-}
-
-var dataURLEscaper = strings.NewReplacer("%", "%25", "#", "%23", "<", "%3C", ">", "%3E", `"`, "%22", "\n", "%0A")
-
-var xmlEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;", "'", "&apos;")
-
-func xmlEscape(s string) string {
-	return xmlEscaper.Replace(s)
 }
 
 func titleCase(s string) string {

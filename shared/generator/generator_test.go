@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/votingpipe/voting/shared/avatar"
 	"github.com/votingpipe/voting/shared/election"
 	"github.com/votingpipe/voting/shared/generator"
 )
@@ -35,8 +36,8 @@ func TestVotersAreDeterministicAndValid(t *testing.T) {
 		if v.RegisteredAge < 18 || v.RegisteredAge > 100 {
 			t.Fatalf("age %d", v.RegisteredAge)
 		}
-		if !strings.HasPrefix(v.Picture, "data:image/svg+xml,") || strings.ContainsAny(v.Picture, "<>#\"") {
-			t.Fatalf("picture is not a safe inline data URL: %s", v.Picture)
+		if ini, color, ok := avatar.Parse(v.Picture); !ok || v.Picture != avatar.Ref(v.VoterName, color) || len(ini) != 2 {
+			t.Fatalf("picture %q is not the avatar reference of %q", v.Picture, v.VoterName)
 		}
 		checkVoterFields(t, i, v)
 	}
@@ -71,7 +72,7 @@ func TestCompleteCandidates(t *testing.T) {
 		{Candidate: election.Candidate{CandidateID: "x", CandidateName: "Bob", PartyAffiliation: "B", PhotoURL: "https://example.org/b.png"}, Weight: 3},
 	}
 	out := generator.CompleteCandidates(1, in)
-	if out[0].CandidateID == "" || out[0].Weight != 1 || !strings.HasPrefix(out[0].PhotoURL, "data:image/svg+xml,") {
+	if out[0].CandidateID == "" || out[0].Weight != 1 || out[0].PhotoURL != "avatars/AL-1f77b4.svg" {
 		t.Errorf("not completed: %+v", out[0])
 	}
 	if out[1].CandidateID != "x" || out[1].Weight != 3 || out[1].PhotoURL != "https://example.org/b.png" {
@@ -245,7 +246,7 @@ func TestCandidateFields(t *testing.T) {
 		if len(p) < 4 || p[0] < 'A' || p[0] > 'Z' || !strings.HasSuffix(p, ".") || strings.HasSuffix(p, "..") || strings.ContainsAny(p, "{}") {
 			t.Errorf("candidate %d platform %q", i, p)
 		}
-		if !strings.HasPrefix(x.PhotoURL, "data:image/svg+xml,") {
+		if _, color, ok := avatar.Parse(x.PhotoURL); !ok || x.PhotoURL != avatar.Ref(x.CandidateName, color) {
 			t.Errorf("candidate %d photo %q", i, x.PhotoURL)
 		}
 	}
