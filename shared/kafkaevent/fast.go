@@ -5,13 +5,12 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
-	"strings"
+	"strconv"
 	"time"
 	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/valyala/fastjson"
 )
 
 // HandlerFunc is a Kafka-triggered function: what every stage's handler is.
@@ -54,227 +53,312 @@ func (h fastHandler) Invoke(ctx context.Context, payload []byte) ([]byte, error)
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
-var eventParsers fastjson.ParserPool
-
-// DecodeEvent decodes a KafkaEvent with fastjson. ok is false when the
-// payload is anything but a plainly written event, in which case the caller
-// must decode it with encoding/json (which may then report an error).
+// DecodeEvent decodes a KafkaEvent in one pass over the payload, with no
+// syntax tree: the records' strings are the only allocations. ok is false
+// when the payload is anything but a plainly written event, in which case
+// the caller must decode it with encoding/json (which may then report an
+// error).
 func DecodeEvent(payload []byte) (ev events.KafkaEvent, ok bool) {
-	// Events as Lambda writes them have no escapes; fastjson is lenient
-	// with malformed ones, so any backslash goes the strict way.
+	// Events as Lambda writes them have no escapes, so a string ends at the
+	// next quote; any backslash goes the strict way.
 	if bytes.IndexByte(payload, '\\') >= 0 {
 		return ev, false
 	}
-	p := eventParsers.Get()
-	defer eventParsers.Put(p)
-	v, err := p.ParseBytes(payload)
-	if err != nil {
-		return ev, false
+	s := scanner{b: payload}
+	if s.null() {
+		return ev, s.end() // encoding/json leaves the zero event
 	}
-	if v.Type() == fastjson.TypeNull {
-		return ev, true // encoding/json leaves the zero event
-	}
-	obj, err := v.Object()
-	if err != nil {
-		return ev, false
-	}
-	ok = true
-	seen := map[string]bool{}
-	obj.Visit(func(key []byte, val *fastjson.Value) {
-		if !ok {
-			return
-		}
-		k := string(key)
-		if seen[k] || !plain(key) {
-			ok = false
-			return
-		}
-		seen[k] = true
-		switch k {
+	var seen [4]bool
+	ok = s.object(func(key []byte) bool {
+		var i int
+		switch string(key) {
 		case "eventSource":
-			ev.EventSource, ok = str(val)
+			i = 0
 		case "eventSourceArn":
-			ev.EventSourceARN, ok = str(val)
+			i = 1
 		case "bootstrapServers":
-			ev.BootstrapServers, ok = str(val)
+			i = 2
 		case "records":
-			ev.Records, ok = decodeRecords(val)
+			i = 3
 		default:
-			ok = false // unknown, or a case-insensitive match encoding/json would accept
+			return false // unknown, or a case-insensitive match encoding/json would accept
 		}
-	})
-	return ev, ok
-}
-
-func decodeRecords(v *fastjson.Value) (map[string][]events.KafkaRecord, bool) {
-	if v.Type() == fastjson.TypeNull {
-		return nil, true
-	}
-	obj, err := v.Object()
-	if err != nil {
-		return nil, false
-	}
-	out := make(map[string][]events.KafkaRecord, obj.Len())
-	ok := true
-	obj.Visit(func(key []byte, val *fastjson.Value) {
-		if !ok {
-			return
-		}
-		k := string(key)
-		if _, dup := out[k]; dup || !plain(key) {
-			ok = false
-			return
-		}
-		if val.Type() == fastjson.TypeNull {
-			out[k] = nil
-			return
-		}
-		arr, err := val.Array()
-		if err != nil {
-			ok = false
-			return
-		}
-		recs := make([]events.KafkaRecord, len(arr))
-		for i, rv := range arr {
-			if recs[i], ok = decodeRecord(rv); !ok {
-				return
-			}
-		}
-		out[k] = recs
-	})
-	return out, ok
-}
-
-func decodeRecord(v *fastjson.Value) (events.KafkaRecord, bool) {
-	var r events.KafkaRecord
-	obj, err := v.Object()
-	if err != nil {
-		return r, false
-	}
-	ok := true
-	var seen [8]bool
-	once := func(i int) bool {
 		if seen[i] {
 			return false
 		}
 		seen[i] = true
-		return true
-	}
-	obj.Visit(func(key []byte, val *fastjson.Value) {
-		if !ok {
+		var good bool
+		switch i {
+		case 0:
+			ev.EventSource, good = s.str()
+		case 1:
+			ev.EventSourceARN, good = s.str()
+		case 2:
+			ev.BootstrapServers, good = s.str()
+		default:
+			ev.Records, good = s.records()
+		}
+		return good
+	})
+	return ev, ok && s.end()
+}
+
+// scanner reads the JSON of a Kafka event, refusing (false) whatever it
+// cannot read exactly as encoding/json reads it into events.KafkaEvent.
+type scanner struct {
+	b []byte
+	i int
+}
+
+func (s *scanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
 			return
 		}
+	}
+}
+
+// peek returns the next byte after white space (0 at the end).
+func (s *scanner) peek() byte {
+	s.ws()
+	if s.i < len(s.b) {
+		return s.b[s.i]
+	}
+	return 0
+}
+
+func (s *scanner) byte(c byte) bool {
+	if s.peek() == c {
+		s.i++
+		return true
+	}
+	return false
+}
+
+// end reports whether only white space is left.
+func (s *scanner) end() bool {
+	s.ws()
+	return s.i == len(s.b)
+}
+
+// null consumes a null.
+func (s *scanner) null() bool {
+	if s.peek() == 'n' && bytes.HasPrefix(s.b[s.i:], []byte("null")) {
+		s.i += 4
+		return true
+	}
+	return false
+}
+
+// rawString reads a string's bytes (there are no escapes: DecodeEvent
+// checked) and checks encoding/json reads them the same.
+func (s *scanner) rawString() ([]byte, bool) {
+	if !s.byte('"') {
+		return nil, false
+	}
+	n := bytes.IndexByte(s.b[s.i:], '"')
+	if n < 0 {
+		return nil, false
+	}
+	b := s.b[s.i : s.i+n]
+	s.i += n + 1
+	return b, plain(b)
+}
+
+// str reads a string or null ("").
+func (s *scanner) str() (string, bool) {
+	if s.null() {
+		return "", true
+	}
+	b, ok := s.rawString()
+	return string(b), ok
+}
+
+// integer reads a number written as a plain integer, or null (0).
+func (s *scanner) integer() (int64, bool) {
+	if s.null() {
+		return 0, true
+	}
+	s.ws()
+	start := s.i
+	if s.i < len(s.b) && s.b[s.i] == '-' {
+		s.i++
+	}
+	digits := s.i
+	for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
+		s.i++
+	}
+	if s.i == digits || (s.i-digits > 1 && s.b[digits] == '0') || s.i-digits > 18 {
+		return 0, false // not a number, a leading zero, or too long to be sure
+	}
+	if s.i < len(s.b) {
+		switch s.b[s.i] {
+		case '.', 'e', 'E':
+			return 0, false // encoding/json refuses these for an integer field
+		}
+	}
+	n, err := strconv.ParseInt(string(s.b[start:s.i]), 10, 64)
+	return n, err == nil
+}
+
+// object reads an object, calling field for each key with the scanner at
+// its value; field reads the value and reports whether it could.
+func (s *scanner) object(field func(key []byte) bool) bool {
+	if !s.byte('{') {
+		return false
+	}
+	if s.byte('}') {
+		return true
+	}
+	for {
+		key, ok := s.rawString()
+		if !ok || !s.byte(':') || !field(key) {
+			return false
+		}
+		if s.byte('}') {
+			return true
+		}
+		if !s.byte(',') {
+			return false
+		}
+	}
+}
+
+// array reads an array, calling elem at each element.
+func (s *scanner) array(elem func() bool) bool {
+	if !s.byte('[') {
+		return false
+	}
+	if s.byte(']') {
+		return true
+	}
+	for {
+		if !elem() {
+			return false
+		}
+		if s.byte(']') {
+			return true
+		}
+		if !s.byte(',') {
+			return false
+		}
+	}
+}
+
+func (s *scanner) records() (map[string][]events.KafkaRecord, bool) {
+	if s.null() {
+		return nil, true
+	}
+	out := map[string][]events.KafkaRecord{}
+	ok := s.object(func(key []byte) bool {
+		k := string(key)
+		if _, dup := out[k]; dup {
+			return false
+		}
+		if s.null() {
+			out[k] = nil
+			return true
+		}
+		recs := []events.KafkaRecord{}
+		good := s.array(func() bool {
+			r, ok := s.record()
+			recs = append(recs, r)
+			return ok
+		})
+		out[k] = recs
+		return good
+	})
+	return out, ok
+}
+
+func (s *scanner) record() (events.KafkaRecord, bool) {
+	var r events.KafkaRecord
+	var seen [8]bool
+	ok := s.object(func(key []byte) bool {
+		i := -1
 		switch string(key) {
 		case "topic":
-			if ok = once(0); ok {
-				r.Topic, ok = str(val)
-			}
+			i = 0
 		case "partition":
-			if ok = once(1); ok {
-				r.Partition, ok = integer(val)
-			}
+			i = 1
 		case "offset":
-			if ok = once(2); ok {
-				r.Offset, ok = integer(val)
-			}
+			i = 2
 		case "timestamp":
-			if ok = once(3); ok {
-				var ms int64
-				if ms, ok = integer(val); ok {
-					// As events.MilliSecondsEpochTime decodes it.
-					r.Timestamp.Time = time.Unix(ms/1000, (ms%1000)*1000000)
-				}
-			}
+			i = 3
 		case "timestampType":
-			if ok = once(4); ok {
-				r.TimestampType, ok = str(val)
-			}
+			i = 4
 		case "key":
-			if ok = once(5); ok {
-				r.Key, ok = str(val)
-			}
+			i = 5
 		case "value":
-			if ok = once(6); ok {
-				r.Value, ok = str(val)
-			}
+			i = 6
 		case "headers":
-			if ok = once(7); ok {
-				r.Headers, ok = decodeHeaders(val)
-			}
-		default:
-			ok = false
+			i = 7
 		}
+		if i < 0 || seen[i] {
+			return false
+		}
+		seen[i] = true
+		var good bool
+		switch i {
+		case 0:
+			r.Topic, good = s.str()
+		case 1:
+			r.Partition, good = s.integer()
+		case 2:
+			r.Offset, good = s.integer()
+		case 3:
+			var ms int64
+			if ms, good = s.integer(); good {
+				// As events.MilliSecondsEpochTime decodes it.
+				r.Timestamp.Time = time.Unix(ms/1000, (ms%1000)*1000000)
+			}
+		case 4:
+			r.TimestampType, good = s.str()
+		case 5:
+			r.Key, good = s.str()
+		case 6:
+			r.Value, good = s.str()
+		default:
+			r.Headers, good = s.headers()
+		}
+		return good
 	})
 	return r, ok
 }
 
-func decodeHeaders(v *fastjson.Value) ([]map[string]events.JSONNumberBytes, bool) {
-	if v.Type() == fastjson.TypeNull {
+func (s *scanner) headers() ([]map[string]events.JSONNumberBytes, bool) {
+	if s.null() {
 		return nil, true
 	}
-	arr, err := v.Array()
-	if err != nil {
-		return nil, false
-	}
-	out := make([]map[string]events.JSONNumberBytes, len(arr))
-	for i, hv := range arr {
-		if hv.Type() != fastjson.TypeObject {
-			return nil, false
-		}
-		obj, err := hv.Object()
-		if err != nil {
-			return nil, false
-		}
-		m := make(map[string]events.JSONNumberBytes, obj.Len())
-		ok := true
-		obj.Visit(func(key []byte, val *fastjson.Value) {
+	out := []map[string]events.JSONNumberBytes{}
+	ok := s.array(func() bool {
+		m := map[string]events.JSONNumberBytes{}
+		out = append(out, m)
+		return s.object(func(key []byte) bool {
 			k := string(key)
-			if _, dup := m[k]; dup || !ok || !plain(key) {
-				ok = false
-				return
+			if _, dup := m[k]; dup || s.peek() != '[' {
+				return false // null included: events.JSONNumberBytes decodes it its own way
 			}
-			if val.Type() != fastjson.TypeArray {
-				ok = false // null included: events.JSONNumberBytes decodes it its own way
-				return
-			}
-			nums, err := val.Array()
-			if err != nil {
-				ok = false
-				return
-			}
-			b := make(events.JSONNumberBytes, len(nums))
-			for j, n := range nums {
-				x, good := integer(n)
-				if !good || x < -128 || x > 127 {
-					ok = false
-					return
+			b := events.JSONNumberBytes{}
+			good := s.array(func() bool {
+				if s.peek() == 'n' {
+					return false // null is not a byte
 				}
-				b[j] = byte(int8(x))
-			}
+				x, ok := s.integer()
+				if !ok || x < -128 || x > 127 {
+					return false
+				}
+				b = append(b, byte(int8(x)))
+				return true
+			})
 			m[k] = b
+			return good
 		})
-		if !ok {
-			return nil, false
-		}
-		out[i] = m
-	}
-	return out, true
-}
-
-// str reads a string that encoding/json would read identically: no escapes
-// to interpret differently, valid UTF-8. null reads as "".
-func str(v *fastjson.Value) (string, bool) {
-	switch v.Type() {
-	case fastjson.TypeNull:
-		return "", true
-	case fastjson.TypeString:
-		b, err := v.StringBytes()
-		if err != nil || !plain(b) {
-			return "", false
-		}
-		return string(b), true
-	}
-	return "", false
+	})
+	return out, ok
 }
 
 // plain reports whether b is text encoding/json would read the same: valid
@@ -307,26 +391,4 @@ func plainSlow(b []byte) bool {
 		}
 	}
 	return utf8.Valid(b)
-}
-
-// integer reads a JSON number written as a plain integer.
-func integer(v *fastjson.Value) (int64, bool) {
-	if v.Type() == fastjson.TypeNull {
-		return 0, true
-	}
-	if v.Type() != fastjson.TypeNumber {
-		return 0, false
-	}
-	raw := v.String() // the number as written
-	digits := strings.TrimPrefix(raw, "-")
-	if digits == "" || (len(digits) > 1 && digits[0] == '0') {
-		return 0, false // JSON has no leading zeros
-	}
-	for i := 0; i < len(digits); i++ {
-		if c := digits[i]; c < '0' || c > '9' {
-			return 0, false
-		}
-	}
-	n, err := v.Int64()
-	return n, err == nil
 }

@@ -96,6 +96,10 @@ func FuzzDecodeEvent(f *testing.F) {
 	f.Add(good)
 	f.Add([]byte(`{"records":{"t-0":[{"partition":1,"offset":-0,"timestamp":9223372036854775807,"headers":[{"a":[-128,127]}]}]}}`))
 	f.Add([]byte(`{"eventSource":"\u00e9\n","records":{"t\u002d0":[]}}`))
+	f.Add([]byte(" {\"records\" : { \"t-0\" : [ { \"key\" : null , \"headers\" : [ { } , {\"h\":[ ]} ] } ] , \"u-1\":null } }\n"))
+	f.Add([]byte(`{"records":{"t-0":[{"headers":[{"h":[1,null]}]}]},"eventSourceArn":"a","bootstrapServers":"b"}`))
+	f.Add([]byte(`{"records":{"t-0":[{"offset":01}]}}`))
+	f.Add([]byte(`{"records":{"t-0":[{"offset":1e3}]}} x`))
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		decodeBoth(t, payload)
 	})
@@ -110,7 +114,7 @@ func BenchmarkDecodeEvent(b *testing.B) {
 			json.Unmarshal(payload, &ev) //nolint:errcheck
 		}
 	})
-	b.Run("fastjson", func(b *testing.B) {
+	b.Run("one pass", func(b *testing.B) {
 		for b.Loop() {
 			kafkaevent.DecodeEvent(payload)
 		}
