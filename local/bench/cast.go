@@ -49,6 +49,12 @@ type CastResult struct {
 	DrainVotesPerS float64 `json:"tally_drain_votes_per_s"`
 	CastOverDrain  float64 `json:"cast_over_drain"`
 	AuditOK        bool    `json:"audit_ok"`
+	// Casting is the cost of the casting span per accepted ballot (the cast
+	// function, the tally counting meanwhile, and the load's HTTP clients in
+	// this process); Drain is the tally's alone, so Casting - Drain is what
+	// a ballot's claim costs.
+	Casting PhaseCost `json:"casting_cost"`
+	Drain   PhaseCost `json:"drain_cost"`
 }
 
 // RunCast runs an election of real voters only (register, cast, tally,
@@ -90,22 +96,25 @@ func RunCast(ctx context.Context, cfg config.Config, o CastOptions) (CastResult,
 			return res, err
 		}
 		start := time.Now()
+		cost := startCost(dsn)
 		lat, statuses, castSecs := castAll(ctx, url, issued, cands[0].CandidateID, cands[len(cands)-1].CandidateID, o.Clients)
 		if err := <-runDone; err != nil {
 			return res, err
 		}
 		res.E2ESeconds = timed.lastEnd().Sub(start).Seconds()
 		res.fill(lat, statuses, castSecs)
+		res.Casting = cost.end("casting", res.Statuses[http.StatusAccepted])
+		res.Casting.activeWall(res.E2ESeconds)
 		rep, err := harness.Audit(ctx, env, io.Discard)
 		if err != nil {
 			return res, err
 		}
 		res.AuditOK = rep.OK()
-		rate, _, err := drainAgain(ctx, env, tally, res.Statuses[http.StatusAccepted], "", PhaseDrain, true)
+		rate, drainCost, err := drainAgain(ctx, env, tally, res.Statuses[http.StatusAccepted], "", PhaseDrain, true)
 		if err != nil {
 			return res, err
 		}
-		res.DrainVotesPerS = rate.toLast
+		res.DrainVotesPerS, res.Drain = rate.toLast, drainCost
 		if res.DrainVotesPerS > 0 {
 			res.CastOverDrain = res.CastsPerS / res.DrainVotesPerS
 		}
@@ -248,5 +257,12 @@ func (r CastResult) Print(w io.Writer, asJSON bool) error {
 	fmt.Fprintf(w, "  first ballot to last vote counted %.2f s\n", r.E2ESeconds)
 	fmt.Fprintf(w, "  tally drain, same votes   %10.0f votes/s; casting is %.2f of it\n", r.DrainVotesPerS, r.CastOverDrain)
 	fmt.Fprintf(w, "  audit                     %v\n", map[bool]string{true: "OK", false: "MISMATCH"}[r.AuditOK])
+	fmt.Fprintf(w, "per ballot (µs CPU; Postgres = the local server's processes; WAL bytes):\n")
+	fmt.Fprintf(w, "  %-34s %8s %10s %10s %8s\n", "phase", "Go", "Postgres", "WAL", "cores")
+	for _, c := range []PhaseCost{r.Casting, r.Drain} {
+		fmt.Fprintf(w, "  %-34s %8.1f %10.1f %10.0f %8.2f\n", c.Phase, c.GoMicrosPerVote, c.PGMicrosPerVote, c.WALBytesPerVote, c.CoresBusy)
+	}
+	fmt.Fprintf(w, "  %-34s %8.1f %10.1f %10.0f\n", "casting less the drain: a claim", r.Casting.GoMicrosPerVote-r.Drain.GoMicrosPerVote,
+		r.Casting.PGMicrosPerVote-r.Drain.PGMicrosPerVote, r.Casting.WALBytesPerVote-r.Drain.WALBytesPerVote)
 	return nil
 }
