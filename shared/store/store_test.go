@@ -314,3 +314,16 @@ func TestRollIsAppendOnly(t *testing.T) {
 		t.Errorf("other columns must stay editable: %v", err)
 	}
 }
+
+// The store's statements are short: JIT compilation only ever cost them
+// (30-45 ms of compiling the totals' read under the publish lock).
+func TestConnectionsRunWithoutJIT(t *testing.T) {
+	st := openStore(t)
+	var jit string
+	if err := st.Pool().QueryRow(context.Background(), `SHOW jit`).Scan(&jit); err != nil {
+		t.Fatal(err)
+	}
+	if jit != "off" {
+		t.Errorf("jit is %q on the store's connections, want off", jit)
+	}
+}
