@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
@@ -54,7 +55,9 @@ func (h fastHandler) Invoke(ctx context.Context, payload []byte) ([]byte, error)
 }
 
 // DecodeEvent decodes a KafkaEvent in one pass over the payload, with no
-// syntax tree: the records' strings are the only allocations. ok is false
+// syntax tree and no copies: the event's strings share payload's memory, so
+// payload must not be modified afterwards (the Lambda runtime and the
+// harness give every invocation a payload of its own). ok is false
 // when the payload is anything but a plainly written event, in which case
 // the caller must decode it with encoding/json (which may then report an
 // error).
@@ -168,13 +171,18 @@ func (s *scanner) rawString() ([]byte, bool) {
 	return b, plain(b)
 }
 
-// str reads a string or null ("").
+// str reads a string or null (""). The string shares the payload's memory
+// rather than copying it: the records' base64 is most of an event, and the
+// payload is never written to once it is decoded (see DecodeEvent).
 func (s *scanner) str() (string, bool) {
 	if s.null() {
 		return "", true
 	}
 	b, ok := s.rawString()
-	return string(b), ok
+	if !ok || len(b) == 0 {
+		return "", ok
+	}
+	return unsafe.String(&b[0], len(b)), true
 }
 
 // integer reads a number written as a plain integer, or null (0).
