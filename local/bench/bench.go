@@ -395,8 +395,7 @@ func benchElection(ctx context.Context, cfg config.Config, o Options, spec elect
 			return electionRun{}, err
 		}
 		defer closeEnv()
-		db := dbName(dsn)
-		run, tallyInv, err := runElection(ctx, env, o, spec, db)
+		run, tallyInv, err := runElection(ctx, env, o, spec)
 		if err != nil {
 			return run, err
 		}
@@ -417,7 +416,7 @@ func benchElection(ctx context.Context, cfg config.Config, o Options, spec elect
 			return run, nil
 		}
 		with := func() error {
-			rate, cost, err := drainAgain(ctx, env, tallyInv, spec.voters, db, PhaseDrain, true)
+			rate, cost, err := drainAgain(ctx, env, tallyInv, spec.voters, PhaseDrain, true)
 			run.TallyDrainVotesPerS, run.DrainBusyVotesPerS = rate.toLast, rate.busy
 			run.Costs = append(run.Costs, cost)
 			return err
@@ -431,7 +430,7 @@ func benchElection(ctx context.Context, cfg config.Config, o Options, spec elect
 			log := env.Log.With("function", infra.Tally)
 			p := tally.New(st, env.Deps.Publisher, env.Config.Topics, env.Config.Records, log)
 			inv := kafkaevent.Fast(kafkaevent.Handler(p, log))
-			rate, cost, err := drainAgain(ctx, env, inv, spec.voters, db, PhaseDrainNoResults, false)
+			rate, cost, err := drainAgain(ctx, env, inv, spec.voters, PhaseDrainNoResults, false)
 			run.DrainNoResultsVotesPerS, run.DrainNoResultsBusyVotesPerS = rate.toLast, rate.busy
 			run.Costs = append(run.Costs, cost)
 			return err
@@ -506,7 +505,7 @@ func benchEnv(ctx context.Context, cfg config.Config, o Options, dsn, name strin
 // runElection runs one election to the end with every function timed (and
 // the dashboard's latency sampled when spec says so), and audits it. It
 // returns the tally's in-process handler for a drain after.
-func runElection(ctx context.Context, env *harness.Env, o Options, spec electionSpec, db string) (electionRun, trigger.Invoker, error) {
+func runElection(ctx context.Context, env *harness.Env, o Options, spec electionSpec) (electionRun, trigger.Invoker, error) {
 	var run electionRun
 	functions := []string{infra.Register, infra.Ballot, infra.Tally}
 	invokers := map[string]trigger.Invoker{}
@@ -591,7 +590,7 @@ type drainRate struct{ toLast, busy float64 }
 // returns its votes/s (drainRate) and the drain's cost (phase).
 // Afterwards it checks that the results by state were maintained or not,
 // as withResults says the tally invoker does.
-func drainAgain(ctx context.Context, env *harness.Env, tally trigger.Invoker, voters int64, db, phase string,
+func drainAgain(ctx context.Context, env *harness.Env, tally trigger.Invoker, voters int64, phase string,
 	withResults bool) (drainRate, PhaseCost, error) {
 	if err := settle(ctx, env.Config.Database.URL); err != nil {
 		return drainRate{}, PhaseCost{}, err

@@ -110,7 +110,7 @@ func RunCast(ctx context.Context, cfg config.Config, o CastOptions) (CastResult,
 			return res, err
 		}
 		res.AuditOK = rep.OK()
-		rate, drainCost, err := drainAgain(ctx, env, tally, res.Statuses[http.StatusAccepted], "", PhaseDrain, true)
+		rate, drainCost, err := drainAgain(ctx, env, tally, res.Statuses[http.StatusAccepted], PhaseDrain, true)
 		if err != nil {
 			return res, err
 		}

@@ -73,35 +73,22 @@ func DecodeEvent(payload []byte) (ev events.KafkaEvent, ok bool) {
 	}
 	var seen [4]bool
 	ok = s.object(func(key []byte) bool {
-		var i int
 		switch string(key) {
 		case "eventSource":
-			i = 0
+			return first(&seen[0]) && s.into(&ev.EventSource)
 		case "eventSourceArn":
-			i = 1
+			return first(&seen[1]) && s.into(&ev.EventSourceARN)
 		case "bootstrapServers":
-			i = 2
+			return first(&seen[2]) && s.into(&ev.BootstrapServers)
 		case "records":
-			i = 3
-		default:
-			return false // unknown, or a case-insensitive match encoding/json would accept
-		}
-		if seen[i] {
-			return false
-		}
-		seen[i] = true
-		var good bool
-		switch i {
-		case 0:
-			ev.EventSource, good = s.str()
-		case 1:
-			ev.EventSourceARN, good = s.str()
-		case 2:
-			ev.BootstrapServers, good = s.str()
-		default:
+			if !first(&seen[3]) {
+				return false
+			}
+			var good bool
 			ev.Records, good = s.records()
+			return good
 		}
-		return good
+		return false // unknown, or a case-insensitive match encoding/json would accept
 	})
 	return ev, ok && s.end()
 }
@@ -286,55 +273,57 @@ func (s *scanner) record() (events.KafkaRecord, bool) {
 	var r events.KafkaRecord
 	var seen [8]bool
 	ok := s.object(func(key []byte) bool {
-		i := -1
+		var good bool
 		switch string(key) {
 		case "topic":
-			i = 0
+			return first(&seen[0]) && s.into(&r.Topic)
 		case "partition":
-			i = 1
-		case "offset":
-			i = 2
-		case "timestamp":
-			i = 3
-		case "timestampType":
-			i = 4
-		case "key":
-			i = 5
-		case "value":
-			i = 6
-		case "headers":
-			i = 7
-		}
-		if i < 0 || seen[i] {
-			return false
-		}
-		seen[i] = true
-		var good bool
-		switch i {
-		case 0:
-			r.Topic, good = s.str()
-		case 1:
-			r.Partition, good = s.integer()
-		case 2:
-			r.Offset, good = s.integer()
-		case 3:
-			var ms int64
-			if ms, good = s.integer(); good {
-				// As events.MilliSecondsEpochTime decodes it.
-				r.Timestamp.Time = time.Unix(ms/1000, (ms%1000)*1000000)
+			if good = first(&seen[1]); good {
+				r.Partition, good = s.integer()
 			}
-		case 4:
-			r.TimestampType, good = s.str()
-		case 5:
-			r.Key, good = s.str()
-		case 6:
-			r.Value, good = s.str()
-		default:
-			r.Headers, good = s.headers()
+		case "offset":
+			if good = first(&seen[2]); good {
+				r.Offset, good = s.integer()
+			}
+		case "timestamp":
+			var ms int64
+			if good = first(&seen[3]); good {
+				if ms, good = s.integer(); good {
+					// As events.MilliSecondsEpochTime decodes it.
+					r.Timestamp.Time = time.Unix(ms/1000, (ms%1000)*1000000)
+				}
+			}
+		case "timestampType":
+			return first(&seen[4]) && s.into(&r.TimestampType)
+		case "key":
+			return first(&seen[5]) && s.into(&r.Key)
+		case "value":
+			return first(&seen[6]) && s.into(&r.Value)
+		case "headers":
+			if good = first(&seen[7]); good {
+				r.Headers, good = s.headers()
+			}
 		}
 		return good
 	})
 	return r, ok
+}
+
+// first marks a field seen and reports whether it was not already: a
+// repeated field goes to encoding/json, which keeps the last value.
+func first(seen *bool) bool {
+	if *seen {
+		return false
+	}
+	*seen = true
+	return true
+}
+
+// into reads a string (or null) into dst.
+func (s *scanner) into(dst *string) bool {
+	v, ok := s.str()
+	*dst = v
+	return ok
 }
 
 func (s *scanner) headers() ([]map[string]events.JSONNumberBytes, bool) {
