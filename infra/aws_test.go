@@ -88,3 +88,48 @@ func toList(v any) []any {
 	l, _ := v.([]any)
 	return l
 }
+
+// TestInfraSizesAnElection checks the parameters infra/CAPACITY.md sets for a
+// national election: with three replicas a write waits for two of them, the
+// brokers and the database take the sizes given, and the defaults stay a
+// small two-broker test cluster.
+func TestInfraSizesAnElection(t *testing.T) {
+	infra := loadTemplate(t, infraPath)
+	for _, tc := range []struct {
+		name             string
+		values           map[string]any
+		brokers, storage any
+		props            string
+		multiAZ          any
+	}{
+		{"defaults", nil, 2, 20, "default.replication.factor=2\nmin.insync.replicas=1\n", "false"},
+		{"national election", map[string]any{"BrokerNodes": 4, "ReplicationFactor": 3, "DatabaseStorageGiB": 400, "DatabaseMultiAz": "true"},
+			4, 400, "default.replication.factor=3\nmin.insync.replicas=2\n", "true"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := newEvaluator(t, infra, tc.values).resources(t)
+			if got := res["KafkaCluster"].Properties["NumberOfBrokerNodes"]; fmt.Sprint(got) != fmt.Sprint(tc.brokers) {
+				t.Errorf("NumberOfBrokerNodes %v, want %v", got, tc.brokers)
+			}
+			if got := fmt.Sprint(res["KafkaConfiguration"].Properties["ServerProperties"]); !strings.Contains(got, tc.props) {
+				t.Errorf("ServerProperties\n%s\nwant them to hold\n%s", got, tc.props)
+			}
+			db := res["Database"].Properties
+			if fmt.Sprint(db["AllocatedStorage"]) != fmt.Sprint(tc.storage) || fmt.Sprint(db["MultiAZ"]) != fmt.Sprint(tc.multiAZ) {
+				t.Errorf("database AllocatedStorage %v MultiAZ %v, want %v %v", db["AllocatedStorage"], db["MultiAZ"], tc.storage, tc.multiAZ)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		values map[string]any
+		refuse bool
+	}{
+		{map[string]any{"BrokerNodes": 2, "ReplicationFactor": 3}, true},
+		{map[string]any{"BrokerNodes": 4, "ReplicationFactor": 3}, false},
+		{map[string]any{"BrokerNodes": 2, "ReplicationFactor": 2}, false},
+	} {
+		if got := newEvaluator(t, infra, tc.values).refused(t); (len(got) > 0) != tc.refuse {
+			t.Errorf("%v: rules refuse %q, want refused %v", tc.values, got, tc.refuse)
+		}
+	}
+}

@@ -19,10 +19,38 @@ import (
 // CloudFormation would, so tests can check the template a deployment gets.
 
 // cfnTemplate is the part of a template the tests read.
+// cfnRule is a template rule: when RuleCondition holds, every assertion must.
+type cfnRule struct {
+	RuleCondition any `yaml:"RuleCondition"`
+	Assertions    []struct {
+		Assert            any    `yaml:"Assert"`
+		AssertDescription string `yaml:"AssertDescription"`
+	} `yaml:"Assertions"`
+}
+
+// refused returns the descriptions of the rules that would refuse the
+// evaluator's parameter values.
+func (e *evaluator) refused(t *testing.T) []string {
+	t.Helper()
+	var out []string
+	for name, r := range e.tpl.Rules {
+		if r.RuleCondition != nil && e.eval(t, r.RuleCondition) != true {
+			continue
+		}
+		for _, a := range r.Assertions {
+			if e.eval(t, a.Assert) != true {
+				out = append(out, name+": "+a.AssertDescription)
+			}
+		}
+	}
+	return out
+}
+
 type cfnTemplate struct {
 	Transform  any                     `yaml:"Transform"`
 	Parameters map[string]cfnParameter `yaml:"Parameters"`
 	Conditions map[string]any          `yaml:"Conditions"`
+	Rules      map[string]cfnRule      `yaml:"Rules"`
 	Globals    struct {
 		Function map[string]any `yaml:"Function"`
 	} `yaml:"Globals"`
