@@ -67,7 +67,7 @@ func (p *Processor) cast(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	}
 	hash := p.Key.Hash(b.Token)
 	p.batchers()
-	claim, err := p.claims.do(ctx, election.BallotClaim{TokenHash: hash, CandidateID: b.CandidateID})
+	claim, err := p.claims.Do(ctx, election.BallotClaim{TokenHash: hash, CandidateID: b.CandidateID})
 	if err != nil {
 		return p.unavailable(ctx, "claim a ballot", err)
 	}

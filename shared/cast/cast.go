@@ -36,6 +36,7 @@ import (
 	"github.com/votingpipe/voting/shared/ballotpage"
 	"github.com/votingpipe/voting/shared/config"
 	"github.com/votingpipe/voting/shared/election"
+	"github.com/votingpipe/voting/shared/internal/batch"
 	"github.com/votingpipe/voting/shared/stream"
 	"github.com/votingpipe/voting/shared/tokens"
 )
@@ -80,15 +81,15 @@ type Processor struct {
 	mu      sync.Mutex
 	sheet   *sheet
 	once    sync.Once
-	claims  *batcher[election.BallotClaim, election.Claim]
+	claims  *batch.Batcher[election.BallotClaim, election.Claim]
 }
 
 // batchers makes the claim batcher: the ballots that arrive together are
 // claimed in one statement.
 func (p *Processor) batchers() {
 	p.once.Do(func() {
-		p.claims = &batcher[election.BallotClaim, election.Claim]{run: p.Store.ClaimBallots, max: 256, workers: 2,
-			key: func(b election.BallotClaim) string { return string(b.TokenHash) }}
+		p.claims = &batch.Batcher[election.BallotClaim, election.Claim]{Run: p.Store.ClaimBallots, Max: 256, Workers: 2,
+			Key: func(b election.BallotClaim) string { return string(b.TokenHash) }}
 	})
 }
 

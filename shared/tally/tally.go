@@ -21,6 +21,7 @@ import (
 	"github.com/votingpipe/voting/shared/config"
 	"github.com/votingpipe/voting/shared/deadletter"
 	"github.com/votingpipe/voting/shared/election"
+	"github.com/votingpipe/voting/shared/internal/batch"
 	"github.com/votingpipe/voting/shared/stream"
 )
 
@@ -78,6 +79,15 @@ type Processor struct {
 	// turns out to hold another one.
 	election *election.Election
 	skips    election.SkipCounter
+
+	// publishes groups the totals' publishes of the batches that finish
+	// together: one read and publish, started after each of them
+	// committed, serves them all, instead of one each queued on the lock
+	// that orders publishes. In the harness every partition's batches share
+	// a Processor; in Lambda an instance has one batch at a time, so each
+	// publishes alone.
+	publishes     *batch.Batcher[election.TotalsRequest, struct{}]
+	publishesOnce sync.Once
 }
 
 // ErrNoElection means no election is registered yet; the batch is retried.
@@ -189,7 +199,7 @@ func (p *Processor) Process(ctx context.Context, recs []*stream.Record) (map[str
 		}
 	}
 	if req, ok := totalsFor(res); ok {
-		if err := p.Store.PublishTotals(ctx, req, p.publishTotals(ctx)); err != nil {
+		if _, err := p.publisher().Do(ctx, req); err != nil {
 			return nil, err
 		}
 	}
@@ -224,6 +234,52 @@ func totalsFor(res election.TallyResult) (election.TotalsRequest, bool) {
 		return election.TotalsRequest{AllCandidates: true}, true
 	}
 	return election.TotalsRequest{}, false
+}
+
+// publisher returns the batcher of the totals' publishes.
+func (p *Processor) publisher() *batch.Batcher[election.TotalsRequest, struct{}] {
+	p.publishesOnce.Do(func() {
+		p.publishes = &batch.Batcher[election.TotalsRequest, struct{}]{Workers: 1, Timeout: time.Minute,
+			Run: func(ctx context.Context, reqs []election.TotalsRequest) ([]struct{}, error) {
+				if err := p.Store.PublishTotals(ctx, mergeTotals(reqs), p.publishTotals(ctx)); err != nil {
+					return nil, err
+				}
+				return make([]struct{}, len(reqs)), nil
+			}}
+	})
+	return p.publishes
+}
+
+// mergeTotals is one request for every total that any of reqs asks for.
+func mergeTotals(reqs []election.TotalsRequest) election.TotalsRequest {
+	if len(reqs) == 1 {
+		return reqs[0]
+	}
+	var m election.TotalsRequest
+	seen := map[string]bool{}
+	for _, r := range reqs {
+		m.AllCandidates = m.AllCandidates || r.AllCandidates
+		m.AllStates = m.AllStates || r.AllStates
+		for _, c := range r.Candidates {
+			if !seen["c"+c] {
+				seen["c"+c] = true
+				m.Candidates = append(m.Candidates, c)
+			}
+		}
+		for _, st := range r.States {
+			if !seen["s"+st] {
+				seen["s"+st] = true
+				m.States = append(m.States, st)
+			}
+		}
+	}
+	if m.AllCandidates {
+		m.Candidates = nil
+	}
+	if m.AllStates {
+		m.States = nil
+	}
+	return m
 }
 
 // publishTotals returns the function that produces a read of the totals;

@@ -1,4 +1,4 @@
-package cast
+package batch
 
 import (
 	"context"
@@ -15,8 +15,8 @@ import (
 func TestBatcherGroupsConcurrentRequests(t *testing.T) {
 	var batches, biggest atomic.Int64
 	gate := make(chan struct{})
-	b := &batcher[string, string]{max: 50, workers: 2, key: func(s string) string { return s[:2] },
-		run: func(_ context.Context, reqs []string) ([]string, error) {
+	b := &Batcher[string, string]{Max: 50, Workers: 2, Key: func(s string) string { return s[:2] },
+		Run: func(_ context.Context, reqs []string) ([]string, error) {
 			<-gate
 			batches.Add(1)
 			if n := int64(len(reqs)); n > biggest.Load() {
@@ -43,7 +43,7 @@ func TestBatcherGroupsConcurrentRequests(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			req := fmt.Sprintf("%02d-%d", i%97, i)
-			got, err := b.do(context.Background(), req)
+			got, err := b.Do(context.Background(), req)
 			if err != nil || got != "done "+req {
 				errs <- fmt.Errorf("%s: %q %v", req, got, err)
 			}
@@ -59,16 +59,16 @@ func TestBatcherGroupsConcurrentRequests(t *testing.T) {
 	if n := batches.Load(); n >= 400 || biggest.Load() < 10 {
 		t.Errorf("%d batches, the biggest of %d: the requests were not grouped", n, biggest.Load())
 	}
-	if _, err := b.do(context.Background(), "xx-fail"); err == nil {
+	if _, err := b.Do(context.Background(), "xx-fail"); err == nil {
 		t.Error("a failed batch reported success")
 	}
-	if got, err := b.do(context.Background(), "yy-after"); err != nil || got != "done yy-after" {
+	if got, err := b.Do(context.Background(), "yy-after"); err != nil || got != "done yy-after" {
 		t.Errorf("after a failed batch: %q %v", got, err)
 	}
 	// A caller that gives up does not hold the others.
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := b.do(ctx, "zz-cancelled"); !errors.Is(err, context.Canceled) {
+	if _, err := b.Do(ctx, "zz-cancelled"); !errors.Is(err, context.Canceled) {
 		t.Errorf("a cancelled caller got %v", err)
 	}
 }
