@@ -256,22 +256,12 @@ func mergeTotals(reqs []election.TotalsRequest) election.TotalsRequest {
 		return reqs[0]
 	}
 	var m election.TotalsRequest
-	seen := map[string]bool{}
+	cands, states := map[string]bool{}, map[string]bool{}
 	for _, r := range reqs {
 		m.AllCandidates = m.AllCandidates || r.AllCandidates
 		m.AllStates = m.AllStates || r.AllStates
-		for _, c := range r.Candidates {
-			if !seen["c"+c] {
-				seen["c"+c] = true
-				m.Candidates = append(m.Candidates, c)
-			}
-		}
-		for _, st := range r.States {
-			if !seen["s"+st] {
-				seen["s"+st] = true
-				m.States = append(m.States, st)
-			}
-		}
+		m.Candidates = appendNew(m.Candidates, cands, r.Candidates)
+		m.States = appendNew(m.States, states, r.States)
 	}
 	if m.AllCandidates {
 		m.Candidates = nil
@@ -280,6 +270,18 @@ func mergeTotals(reqs []election.TotalsRequest) election.TotalsRequest {
 		m.States = nil
 	}
 	return m
+}
+
+// appendNew appends to dst the keys of src not in seen, in order, and
+// marks them seen.
+func appendNew(dst []string, seen map[string]bool, src []string) []string {
+	for _, k := range src {
+		if !seen[k] {
+			seen[k] = true
+			dst = append(dst, k)
+		}
+	}
+	return dst
 }
 
 // publishTotals returns the function that produces a read of the totals;
